@@ -1,0 +1,55 @@
+# The stable interface. Every target installs what it needs (scripts/bootstrap.sh, from the lock files).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+BOOTSTRAP := scripts/bootstrap.sh
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+.PHONY: help demo test lint typecheck validate applications seal promote bench lock bootstrap clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+bootstrap: ## install every environment the targets use (venvs, helm)
+	$(BOOTSTRAP) dev airflow checkov helm
+
+demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
+	$(BOOTSTRAP) dev airflow
+	$(PY) -m scripts.demo
+
+test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
+	$(BOOTSTRAP) dev airflow checkov helm
+	$(PY) -m pytest
+
+lint: ## ruff (lint + format check) and mypy on scripts/ and the app
+	$(BOOTSTRAP) dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: ## render every chart x environment with real Helm and run every check
+	$(BOOTSTRAP) dev checkov helm
+	$(PY) -m scripts.validate
+
+applications: ## print the Applications the ApplicationSets generate
+	$(BOOTSTRAP) dev helm
+	@$(PY) -m scripts.applications
+
+seal: ## seal a secret: make seal ENV=dev NAMESPACE=fastapi-dev NAME=... (values on stdin)
+	$(BOOTSTRAP) dev
+	$(PY) -m scripts.seal --env "$(ENV)" --namespace "$(NAMESPACE)" --name "$(NAME)" $(SEAL_ARGS)
+
+promote: ## promote a commit of main to prod: make promote [REF=<commit>]
+	$(BOOTSTRAP) dev checkov helm
+	$(PY) -m scripts.promote $(if $(REF),--candidate $(REF),)
+
+bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
+	$(BOOTSTRAP) dev wrk
+	$(PY) -m scripts.bench
+
+lock: ## re-resolve every lock file from its pinned inputs
+	scripts/lock.sh
+
+clean: ## remove the environments and local state
+	rm -rf $(VENV) .venv-airflow .venv-checkov .tools .demo

@@ -1,0 +1,33 @@
+"""Fixtures shared by every suite: a real MLflow server on loopback with two registered iris models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.localstack import ServerProcess, mlflow_server
+from scripts.registry_seed import seed_variants
+
+MODEL_NAME = "best_model"
+
+
+@pytest.fixture(scope="session")
+def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real ``mlflow server`` (SQLite + local artifacts), shared by the session."""
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seeded_versions(mlflow: ServerProcess) -> dict[str, str]:
+    """``best_model`` with alias A and B on two different versions: {"A": "1", "B": "2"}."""
+    return seed_variants(mlflow.url, MODEL_NAME)
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
