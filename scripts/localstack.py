@@ -131,7 +131,7 @@ def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[ServerProc
 
 def app_command(port: int) -> list[str]:
     """The image's start command (``uvicorn main:app`` from the app folder), bound to loopback."""
-    return [venv_bin("uvicorn"), "main:app", "--host", LOOPBACK, "--port", str(port)]
+    return [venv_bin("uvicorn"), "main:app", "--host", LOOPBACK, "--port", str(port), "--no-access-log"]
 
 
 @contextmanager

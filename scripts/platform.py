@@ -20,6 +20,8 @@ KUBE_VERSION = "1.31.0"
 class Deployment:
     component: str
     env: str
+    root: Path = REPO_ROOT
+    """The repository checkout to deploy from (promotion renders another commit's checkout)."""
 
     @property
     def release(self) -> str:
@@ -31,12 +33,15 @@ class Deployment:
 
     @property
     def chart_dir(self) -> Path:
-        return REPO_ROOT / "charts" / self.component
+        return self.root / "charts" / self.component
 
     @property
     def value_files(self) -> tuple[Path, ...]:
         """Layered in this order: the chart's defaults, then the environment's file."""
-        return (self.chart_dir / "values.yaml", REPO_ROOT / "environments" / self.env / f"{self.component}.yaml")
+        return (
+            self.chart_dir / "values.yaml",
+            self.root / "environments" / self.env / f"{self.component}.yaml",
+        )
 
 
 def mlflow_service_url(env: str) -> str:
@@ -44,5 +49,5 @@ def mlflow_service_url(env: str) -> str:
     return f"http://mlflow-{env}-service.mlflow-{env}.svc.cluster.local:5000"
 
 
-def deployments() -> list[Deployment]:
-    return [Deployment(component, env) for env in ENVIRONMENTS for component in COMPONENTS]
+def deployments(root: Path = REPO_ROOT) -> list[Deployment]:
+    return [Deployment(component, env, root) for env in ENVIRONMENTS for component in COMPONENTS]

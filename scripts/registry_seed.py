@@ -6,6 +6,7 @@ exactly what the DAG produces.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -14,8 +15,10 @@ from mlflow.entities.model_registry import ModelVersion
 
 from scripts.localstack import REPO_ROOT
 
+# The run links mlflow prints after every training run are noise here.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 sys.path.insert(0, str(REPO_ROOT / "charts" / "airflow" / "dags"))
-from mlpipeline.training import train_and_log  # noqa: E402
+from mlpipeline.training import train_and_log
 
 
 def register_version(

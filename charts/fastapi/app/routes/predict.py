@@ -1,0 +1,90 @@
+"""POST /predict (routed by x-client-id) and POST /variant/{alias}/predict (explicit variant)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from loguru import logger
+from pydantic import BaseModel
+
+from core.config import SERVED_VARIANTS
+from core.http import FastJSONResponse
+from core.serving import Serving
+from services.inputs import InputError, PredictRequest, to_matrix
+
+router = APIRouter(tags=["predict"])
+
+
+class PredictResponse(BaseModel):
+    variant: str
+    version: str
+    mode: str
+    prediction: list[Any]
+    request_id: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown variant"},
+    422: {"description": "invalid input; the detail names the problem"},
+    503: {"description": "no model loaded for the variant"},
+}
+
+
+async def _serve(
+    request: Request, payload: PredictRequest, wanted: str, *, fallback: bool
+) -> FastJSONResponse:
+    serving: Serving = request.app.state.serving
+    model = serving.slots.get(wanted)
+    headers: dict[str, str] = {}
+    if model is None and fallback:
+        others = [serving.slots.get(v) for v in SERVED_VARIANTS if v != wanted]
+        model = next((other for other in others if other is not None), None)
+        if model is not None:
+            headers["x-variant-fallback"] = f"{wanted}->{model.variant}"
+    if model is None:
+        detail = "no model is loaded" if fallback else f"variant {wanted} is not loaded"
+        raise HTTPException(503, detail)
+    try:
+        rows = to_matrix(
+            payload.data, n_features=model.predictor.n_features, max_rows=serving.settings.max_batch_rows
+        )
+    except InputError as error:
+        raise HTTPException(422, str(error)) from None
+    request.state.variant, request.state.version = model.variant, model.version
+    try:
+        prediction = await serving.predict(model, rows)
+    except Exception:
+        logger.exception("prediction failed on variant {} v{}", model.variant, model.version)
+        raise HTTPException(500, f"prediction failed on variant {model.variant}") from None
+    mode = str(serving.settings.alias_selection_mode)
+    headers |= {"x-variant": model.variant, "x-model-version": model.version, "x-routing-mode": mode}
+    body = {
+        "variant": model.variant,
+        "version": model.version,
+        "mode": mode,
+        "prediction": prediction,
+        "request_id": request.state.request_id,
+    }
+    return FastJSONResponse(body, headers=headers)
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ERRORS)
+async def predict(
+    request: Request,
+    payload: PredictRequest,
+    x_client_id: Annotated[str | None, Header(max_length=256)] = None,
+) -> FastJSONResponse:
+    """Route by ``x-client-id`` under the configured mode; falls back to the other variant if needed."""
+    serving: Serving = request.app.state.serving
+    return await _serve(request, payload, serving.route(x_client_id), fallback=True)
+
+
+@router.post("/variant/{alias}/predict", response_model=PredictResponse, responses=ERRORS)
+async def predict_variant(request: Request, alias: str, payload: PredictRequest) -> FastJSONResponse:
+    """Predict with an explicit variant (A or B)."""
+    if alias not in SERVED_VARIANTS:
+        raise HTTPException(
+            404, f"unknown variant {alias[:16]!r}: served variants are {', '.join(SERVED_VARIANTS)}"
+        )
+    return await _serve(request, payload, alias, fallback=False)

@@ -1,0 +1,81 @@
+"""What the process is doing: index, health, probes, loaded models, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.config import SERVED_VARIANTS
+from core.http import FastJSONResponse
+from core.serving import Serving
+
+router = APIRouter(tags=["status"])
+
+
+def _serving(request: Request) -> Serving:
+    serving: Serving = request.app.state.serving
+    return serving
+
+
+@router.get("/")
+async def index(request: Request) -> dict[str, Any]:
+    """The endpoints and the active routing mode."""
+    serving = _serving(request)
+    return {
+        "service": "model-serving",
+        "model_name": serving.settings.model_name,
+        "mode": serving.settings.alias_selection_mode,
+        "default_alias": serving.settings.default_alias,
+        "variants": list(SERVED_VARIANTS),
+        "endpoints": {
+            "POST /predict": "routed by x-client-id under the active mode",
+            "POST /variant/{alias}/predict": "predict with an explicit variant",
+            "POST /variant/{alias}/reload": "hot-swap a variant from its registry alias (x-token)",
+            "POST /variant/{alias}/rollback": "swap a variant back to its previous model (x-token)",
+            "GET /health": "ok / degraded / unhealthy",
+            "GET /models": "what is loaded",
+            "GET /livez": "liveness probe",
+            "GET /readyz": "readiness probe",
+            "GET /metrics": "Prometheus metrics",
+        },
+    }
+
+
+@router.get("/health", responses={503: {"description": "unhealthy: no variant loaded"}})
+async def health(request: Request) -> FastJSONResponse:
+    """ok (all variants), degraded (some) — HTTP 200; unhealthy (none) — HTTP 503."""
+    report = _serving(request).health()
+    return FastJSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """The process is up and its event loop answers."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", responses={503: {"description": "the default variant cannot serve"}})
+async def readyz(request: Request) -> FastJSONResponse:
+    """200 only when the default variant is loaded (what blue-green and clients without an id get)."""
+    serving = _serving(request)
+    default = serving.settings.default_alias
+    ready = serving.slots.get(default) is not None
+    return FastJSONResponse({"ready": ready, "default_alias": default}, status_code=200 if ready else 503)
+
+
+@router.get("/models")
+async def models(request: Request) -> dict[str, Any]:
+    """Each loaded variant: model name, alias, version, run_id, model_uri, when loaded."""
+    serving = _serving(request)
+    return {
+        "model_name": serving.settings.model_name,
+        "mode": serving.settings.alias_selection_mode,
+        "variants": {variant: model.describe() for variant, model in serving.slots.loaded().items()},
+    }
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

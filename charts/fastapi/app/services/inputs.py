@@ -1,0 +1,41 @@
+"""The prediction request: its schema (types) and the structural checks that need the model (pure)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, Field
+
+# Strict: "1.5" and true are client mistakes, not numbers to coerce; NaN and Infinity are rejected too.
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class PredictRequest(BaseModel):
+    data: list[list[FiniteNumber]] = Field(
+        min_length=1, description="rows of feature values", examples=[[[5.1, 3.5, 1.4, 0.2]]]
+    )
+
+
+class InputError(ValueError):
+    """The client's input does not fit the model; the message names the problem and is safe to return."""
+
+
+def to_matrix(rows: list[list[float]], *, n_features: int | None, max_rows: int) -> npt.NDArray[np.float64]:
+    """Rows: non-empty, at most ``max_rows``, all as wide as the model's signature (when it has one)."""
+    if not rows:
+        raise InputError("data must contain at least one row")
+    if len(rows) > max_rows:
+        raise InputError(f"data has {len(rows)} rows; at most {max_rows} are accepted per request")
+    width = len(rows[0])
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            raise InputError(
+                f"data[{index}] has {len(row)} values but data[0] has {width}: rows must be equal"
+            )
+    if width == 0:
+        raise InputError("data[0] is empty: each row needs at least one feature")
+    if n_features is not None and width != n_features:
+        raise InputError(f"each row must have {n_features} features (the model's signature); got {width}")
+    return np.asarray(rows, dtype=np.float64)

@@ -1,0 +1,85 @@
+"""Load one registered version and prove it predicts before anyone is allowed to serve it."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.predictors import Matrix, Predictor, load_predictor
+from services.registry import Registry, RegistryError, VersionRef
+
+
+class LoadError(Exception):
+    """The version could not be made to serve; the message is one line, safe to return."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    variant: str
+    ref: VersionRef
+    predictor: Predictor
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    workdir: Path | None = None
+
+    @property
+    def version(self) -> str:
+        return self.ref.version
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "model_name": self.ref.model_name,
+            "alias": self.ref.alias,
+            "version": self.ref.version,
+            "run_id": self.ref.run_id,
+            "model_uri": self.ref.model_uri,
+            "loaded_at": self.loaded_at.isoformat(),
+            "predictor": self.predictor.path,
+            "n_features": self.predictor.n_features,
+        }
+
+    def discard(self) -> None:
+        """Free the downloaded files once this model can no longer be swapped back in."""
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def smoke_rows(predictor: Predictor, example: Matrix | None) -> Matrix:
+    """The version's input example, or a row of zeros as wide as its signature."""
+    if example is not None and example.size:
+        return example
+    if predictor.n_features:
+        return np.zeros((1, predictor.n_features))
+    raise LoadError("model has neither an input example nor a signature: cannot smoke-test it")
+
+
+def load_version(registry: Registry, ref: VersionRef, variant: str) -> LoadedModel:
+    """Download, load and smoke-predict ``ref``; blocking, so callers run it off the event loop."""
+    if ref.status != "READY":
+        raise LoadError(f"version {ref.version} is {ref.status}, not READY")
+    workdir = Path(tempfile.mkdtemp(prefix=f"model-{ref.model_name}-{ref.version}-"))
+    try:
+        model_dir = registry.download(ref, workdir)
+        predictor, example = load_predictor(model_dir)
+        rows = smoke_rows(predictor, example)
+        output = predictor.predict(rows)
+        if len(output) != len(rows):
+            raise LoadError(f"smoke prediction returned {len(output)} results for {len(rows)} rows")
+    except (LoadError, RegistryError):
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    except Exception as error:  # any flavor can fail in its own way; none of it may reach the served set
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise LoadError(
+            f"version {ref.version} failed to load or smoke-predict ({type(error).__name__})"
+        ) from error
+    if predictor.path == "sklearn-native":  # fully in memory: the files are no longer needed
+        shutil.rmtree(workdir, ignore_errors=True)
+        return LoadedModel(variant, ref, predictor)
+    return LoadedModel(variant, ref, predictor, workdir=workdir)

@@ -1,0 +1,64 @@
+"""The model registry, seen from the serving app: resolve an alias to a version, download that version."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow.artifacts
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException, RestException
+
+# mlflow's HTTP client retries for minutes by default; a reload must fail fast and say why.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+class RegistryError(Exception):
+    """The registry could not answer; the message is one line, safe to return (no URI, no credentials)."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    model_name: str
+    alias: str
+    version: str
+    run_id: str | None
+    status: str
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, model_name: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def resolve(self, alias: str) -> VersionRef:
+        try:
+            version = self._client.get_model_version_by_alias(self.model_name, alias)
+        except RestException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise RegistryError(
+                    f"alias @{alias} of model {self.model_name} is not set in the registry"
+                ) from None
+            raise RegistryError(f"registry refused alias lookup for @{alias}: {error.error_code}") from None
+        except (MlflowException, OSError) as error:
+            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+        return VersionRef(self.model_name, alias, str(version.version), version.run_id, str(version.status))
+
+    def download(self, ref: VersionRef, destination: Path) -> Path:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=ref.model_uri, dst_path=str(destination), tracking_uri=self.tracking_uri
+            )
+        except (MlflowException, OSError) as error:
+            raise RegistryError(
+                f"could not download version {ref.version} ({type(error).__name__})"
+            ) from None
+        return Path(path)

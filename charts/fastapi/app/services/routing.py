@@ -1,0 +1,22 @@
+"""Which variant serves a request: the routing rule, as a pure function identical in every process."""
+
+from __future__ import annotations
+
+import hashlib
+
+from core.config import RoutingMode
+
+
+def bucket(client_id: str) -> int:
+    """A stable bucket 0-99 per client (sha256, so every replica and every restart agrees)."""
+    return int(hashlib.sha256(client_id.encode()).hexdigest(), 16) % 100
+
+
+def choose_variant(
+    client_id: str | None, mode: RoutingMode, default_alias: str, canary_percent: int, ab_split_percent: int
+) -> str:
+    if mode is RoutingMode.BLUE_GREEN or not client_id:
+        return default_alias
+    if mode is RoutingMode.AB_TEST:
+        return "A" if bucket(client_id) < ab_split_percent else "B"
+    return "B" if bucket(client_id) < canary_percent else "A"  # canary: B is the new version
