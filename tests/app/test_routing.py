@@ -1,0 +1,64 @@
+"""The routing rule: distribution over 10,000 client ids, and the same answer in every process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from core.config import RoutingMode
+from scripts.localstack import APP_DIR
+from services.routing import bucket, choose_variant
+
+CLIENT_IDS = [f"user-{i}" for i in range(10_000)]
+TOLERANCE_POINTS = 2.0
+
+
+def share_of(variant: str, mode: RoutingMode, *, canary: int = 10, split: int = 90) -> float:
+    counts = Counter(choose_variant(cid, mode, "A", canary, split) for cid in CLIENT_IDS)
+    return 100.0 * counts[variant] / len(CLIENT_IDS)
+
+
+@pytest.mark.parametrize("split", [90, 70, 50, 10])
+def test_ab_split_sends_the_configured_share_to_a(split: int) -> None:
+    assert share_of("A", RoutingMode.AB_TEST, split=split) == pytest.approx(split, abs=TOLERANCE_POINTS)
+
+
+@pytest.mark.parametrize("canary", [10, 20, 50])
+def test_canary_sends_the_configured_share_to_b(canary: int) -> None:
+    assert share_of("B", RoutingMode.CANARY, canary=canary) == pytest.approx(canary, abs=TOLERANCE_POINTS)
+
+
+@pytest.mark.parametrize("default", ["A", "B"])
+def test_blue_green_sends_everyone_to_the_default(default: str) -> None:
+    chosen = {choose_variant(cid, RoutingMode.BLUE_GREEN, default, 50, 50) for cid in CLIENT_IDS[:1000]}
+    assert chosen == {default}
+
+
+@pytest.mark.parametrize("mode", [RoutingMode.AB_TEST, RoutingMode.CANARY])
+def test_clients_without_an_id_get_the_default(mode: RoutingMode) -> None:
+    assert choose_variant(None, mode, "B", 100, 100) == "B"
+    assert choose_variant("", mode, "A", 100, 0) == "A"
+
+
+@pytest.mark.parametrize(
+    ("mode", "percent", "only"), [(RoutingMode.CANARY, 0, "A"), (RoutingMode.AB_TEST, 100, "A")]
+)
+def test_boundaries_are_exact(mode: RoutingMode, percent: int, only: str) -> None:
+    chosen = {choose_variant(cid, mode, "B", percent, percent) for cid in CLIENT_IDS[:2000]}
+    assert chosen == {only}
+
+
+def test_a_client_keeps_its_variant_in_another_process() -> None:
+    """Hash randomisation differs per interpreter; the bucket must not (sha256, not hash())."""
+    script = (
+        "import sys; from services.routing import bucket; "
+        "print(','.join(str(bucket(line.strip())) for line in sys.stdin))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", script], input="\n".join(CLIENT_IDS[:500]), capture_output=True, text=True,
+        cwd=APP_DIR, env={"PYTHONHASHSEED": "12345", "PATH": ""}, check=True,
+    )  # fmt: skip
+    assert other.stdout.strip().split(",") == [str(bucket(cid)) for cid in CLIENT_IDS[:500]]
