@@ -6,20 +6,20 @@ PY := $(VENV)/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help demo test lint typecheck validate applications seal promote bench lock bootstrap clean
+.PHONY: help demo test lint validate applications seal repo-url promote bench lock bootstrap clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
-	$(BOOTSTRAP) dev airflow checkov helm
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
 	$(PY) -m scripts.demo
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
-	$(BOOTSTRAP) dev airflow checkov helm
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt
 	$(PY) -m pytest
 
 lint: ## ruff (lint + format check) and mypy on scripts/ and the app
@@ -29,7 +29,7 @@ lint: ## ruff (lint + format check) and mypy on scripts/ and the app
 	$(VENV)/bin/mypy
 
 validate: ## render every chart x environment with real Helm and run every check
-	$(BOOTSTRAP) dev checkov helm
+	$(BOOTSTRAP) dev checkov helm actionlint
 	$(PY) -m scripts.validate
 
 applications: ## print the Applications the ApplicationSets generate
@@ -40,8 +40,11 @@ seal: ## seal a secret: make seal ENV=dev NAMESPACE=fastapi-dev NAME=... (values
 	$(BOOTSTRAP) dev
 	$(PY) -m scripts.seal --env "$(ENV)" --namespace "$(NAMESPACE)" --name "$(NAME)" $(SEAL_ARGS)
 
+repo-url: ## point every Argo CD manifest at your fork: make repo-url URL=https://github.com/<org>/<repo>.git
+	apps/set-repo-url.sh "$(URL)"
+
 promote: ## promote a commit of main to prod: make promote [REF=<commit>]
-	$(BOOTSTRAP) dev checkov helm
+	$(BOOTSTRAP) dev checkov helm actionlint
 	$(PY) -m scripts.promote $(if $(REF),--candidate $(REF),)
 
 bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
