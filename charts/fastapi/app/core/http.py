@@ -58,10 +58,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             variant, version = state.get("variant", "-"), state.get("version", "-")
-            metrics.REQUESTS.labels(
-                variant=variant, version=version, mode=self.mode, status=str(status)
-            ).inc()
-            metrics.LATENCY.labels(variant=variant).observe(elapsed)
+            metrics.record_request(variant, version, self.mode, status, elapsed)
             logger.info(
                 "request id={} {} {} status={} variant={} version={} latency_ms={:.2f}",
                 request_id, scope["method"], scope["path"], status, variant, version, elapsed * 1000,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
@@ -20,3 +22,20 @@ RELOADS = Counter(
 
 def record_loaded(alias: str, version: str | None) -> None:
     LOADED_VERSION.labels(alias=alias).set(int(version) if version and version.isdigit() else 0)
+
+
+# The labelled children, looked up once per label combination: ``labels()`` takes a lock and builds a
+# key from keyword arguments on every call, which showed up on the per-request path.
+@lru_cache(maxsize=4096)
+def _request_counter(variant: str, version: str, mode: str, status: int) -> Counter:
+    return REQUESTS.labels(variant=variant, version=version, mode=mode, status=str(status))
+
+
+@lru_cache(maxsize=64)
+def _latency_histogram(variant: str) -> Histogram:
+    return LATENCY.labels(variant=variant)
+
+
+def record_request(variant: str, version: str, mode: str, status: int, seconds: float) -> None:
+    _request_counter(variant, version, mode, status).inc()
+    _latency_histogram(variant).observe(seconds)

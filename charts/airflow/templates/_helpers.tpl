@@ -1,0 +1,303 @@
+{{/* Chart name, overridable. */}}
+{{- define "airflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Name prefix: the release name (airflow-dev) when it already contains the chart name. */}}
+{{- define "airflow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "airflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "airflow.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* Selector labels of one component; call with (dict "root" $ "component" "scheduler"). */}}
+{{- define "airflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "airflow.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of one component's objects; call with (dict "root" $ "component" "scheduler"). */}}
+{{- define "airflow.labels" -}}
+helm.sh/chart: {{ include "airflow.chart" .root }}
+{{ include "airflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "airflow.imageTag" .root | quote }}
+app.kubernetes.io/part-of: mlops-platform
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{- define "airflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "airflow.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "airflow.apiServerName" -}}
+{{- printf "%s-api-server" (include "airflow.fullname" .) }}
+{{- end }}
+
+{{- define "airflow.tlsSecretName" -}}
+{{- .Values.ingress.tls.secretName | default (printf "%s-tls" (include "airflow.fullname" .)) }}
+{{- end }}
+
+{{- define "airflow.baseUrl" -}}
+{{- if .Values.airflow.baseUrl }}
+{{- .Values.airflow.baseUrl }}
+{{- else if .Values.ingress.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host }}
+{{- else }}
+{{- printf "http://%s:%d" (include "airflow.apiServerName" .) (int .Values.service.port) }}
+{{- end }}
+{{- end }}
+
+{{/* Settings every Airflow process needs: executor, folders, database, the shared API secrets. */}}
+{{- define "airflow.coreEnv" -}}
+- name: AIRFLOW_HOME
+  value: /home/airflow
+- name: AIRFLOW__CORE__EXECUTOR
+  value: LocalExecutor
+- name: AIRFLOW__CORE__DAGS_FOLDER
+  value: /opt/airflow/dags
+- name: AIRFLOW__CORE__LOAD_EXAMPLES
+  value: "False"
+- name: AIRFLOW__CORE__PARALLELISM
+  value: {{ .Values.airflow.parallelism | quote }}
+# Task processes report to the api-server inside the cluster, not through the whitelisted ingress.
+- name: AIRFLOW__CORE__EXECUTION_API_SERVER_URL
+  value: {{ printf "http://%s:%d/execution/" (include "airflow.apiServerName" .) (int .Values.service.port) | quote }}
+# Pod names do not resolve; the api-server fetches task logs from the scheduler pod by IP.
+- name: AIRFLOW__CORE__HOSTNAME_CALLABLE
+  value: airflow.utils.net.get_host_ip_address
+- name: AIRFLOW__API__BASE_URL
+  value: {{ include "airflow.baseUrl" . | quote }}
+{{- range $name, $value := .Values.airflow.extraConfig }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+- name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.metadataDb.name }}
+      key: {{ .Values.secrets.metadataDb.key }}
+- name: AIRFLOW__API__SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.apiSecrets.name }}
+      key: AIRFLOW__API__SECRET_KEY
+- name: AIRFLOW__API_AUTH__JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.apiSecrets.name }}
+      key: AIRFLOW__API_AUTH__JWT_SECRET
+{{- end }}
+
+{{/* What the pipeline's tasks and callbacks read (see charts/airflow/dags/mlpipeline). */}}
+{{- define "airflow.pipelineEnv" -}}
+- name: MLFLOW_TRACKING_URI
+  value: {{ .Values.pipeline.mlflowTrackingUri | quote }}
+- name: SERVING_REPLICAS
+  value: {{ .Values.pipeline.servingReplicas | quote }}
+- name: SLACK_TIMEOUT_SECONDS
+  value: {{ .Values.pipeline.slackTimeoutSeconds | toString | quote }}
+{{- range $name, $value := .Values.pipeline.variables }}
+- name: AIRFLOW_VAR_{{ upper $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- with .Values.secrets.reloadToken }}
+- name: RELOAD_SECRET_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+      optional: {{ .optional }}
+{{- end }}
+{{- with .Values.secrets.slackWebhook }}
+- name: SLACK_WEBHOOK_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+      optional: {{ .optional }}
+{{- end }}
+{{- end }}
+
+{{- define "airflow.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+fsGroup: {{ .Values.podSecurity.fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "airflow.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The read-only image gets a writable AIRFLOW_HOME (config, task logs) and /tmp. */}}
+{{- define "airflow.volumeMounts" -}}
+- name: home
+  mountPath: /home/airflow
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{- define "airflow.volumes" -}}
+- name: home
+  emptyDir:
+    sizeLimit: 1Gi
+- name: tmp
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end }}
+
+{{- define "airflow.podPlacement" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+One Airflow component as a Deployment. Call with
+(dict "root" $ "component" "scheduler" "values" .Values.scheduler "pipeline" true "port" 0 "probes" "<yaml>").
+*/}}
+{{- define "airflow.deployment" -}}
+{{- $root := .root }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ printf "%s-%s" (include "airflow.fullname" $root) .component }}
+  labels:
+    {{- include "airflow.labels" . | nindent 4 }}
+spec:
+  replicas: {{ .values.replicas }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  selector:
+    matchLabels:
+      {{- include "airflow.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "airflow.labels" . | nindent 8 }}
+      {{- with $root.Values.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      serviceAccountName: {{ include "airflow.serviceAccountName" $root }}
+      automountServiceAccountToken: false
+      securityContext:
+        {{- include "airflow.podSecurityContext" $root | nindent 8 }}
+      {{- with include "airflow.podPlacement" $root }}
+      {{- . | nindent 6 }}
+      {{- end }}
+      {{- if $root.Values.migrations.waitInInitContainer }}
+      initContainers:
+        - name: wait-for-migrations
+          image: "{{ $root.Values.image.repository }}:{{ include "airflow.imageTag" $root }}"
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["airflow", "db", "check-migrations", "--migration-wait-timeout", {{ $root.Values.migrations.timeoutSeconds | quote }}]
+          env:
+            {{- include "airflow.coreEnv" $root | nindent 12 }}
+          resources:
+            {{- toYaml $root.Values.migrations.resources | nindent 12 }}
+          securityContext:
+            {{- include "airflow.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            {{- include "airflow.volumeMounts" $root | nindent 12 }}
+      {{- end }}
+      containers:
+        - name: {{ .component }}
+          image: "{{ $root.Values.image.repository }}:{{ include "airflow.imageTag" $root }}"
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["airflow", {{ .component | quote }}]
+          env:
+            {{- include "airflow.coreEnv" $root | nindent 12 }}
+            {{- with .extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- if .pipeline }}
+            {{- include "airflow.pipelineEnv" $root | nindent 12 }}
+            {{- end }}
+          {{- with .ports }}
+          ports:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- .probes | nindent 10 }}
+          resources:
+            {{- toYaml .values.resources | nindent 12 }}
+          securityContext:
+            {{- include "airflow.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            {{- include "airflow.volumeMounts" $root | nindent 12 }}
+      volumes:
+        {{- include "airflow.volumes" $root | nindent 8 }}
+{{- end }}
+
+{{/*
+Exec probes that ask the metadata database whether this pod's job heartbeats. Each check starts the Airflow CLI
+(seconds of CPU), hence the long periods; readiness only gates rollouts, as these components serve no traffic.
+*/}}
+{{- define "airflow.jobCheckProbes" -}}
+livenessProbe:
+  exec:
+    command: ["airflow", "jobs", "check", "--job-type", {{ . | quote }}, "--local"]
+  initialDelaySeconds: 60
+  periodSeconds: 60
+  timeoutSeconds: 45
+  failureThreshold: 5
+readinessProbe:
+  exec:
+    command: ["airflow", "jobs", "check", "--job-type", {{ . | quote }}, "--local"]
+  initialDelaySeconds: 30
+  periodSeconds: 120
+  timeoutSeconds: 45
+  failureThreshold: 3
+{{- end }}

@@ -1,0 +1,57 @@
+{{/* Chart name, overridable. */}}
+{{- define "fastapi.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the release name (fastapi-dev) when it already contains the chart name. */}}
+{{- define "fastapi.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "fastapi.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "fastapi.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "fastapi.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "fastapi.labels" -}}
+helm.sh/chart: {{ include "fastapi.chart" . }}
+{{ include "fastapi.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "fastapi.imageTag" . | quote }}
+app.kubernetes.io/component: serving
+app.kubernetes.io/part-of: mlops-platform
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "fastapi.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "fastapi.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "fastapi.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The headless Service the pipeline resolves to reach every ready replica. */}}
+{{- define "fastapi.headlessName" -}}
+{{- printf "%s-headless" (include "fastapi.fullname" .) }}
+{{- end }}
+
+{{- define "fastapi.tlsSecretName" -}}
+{{- .Values.ingress.tls.secretName | default (printf "%s-tls" (include "fastapi.fullname" .)) }}
+{{- end }}

@@ -1,0 +1,137 @@
+"""The rendered containers against the real programs they start: Airflow's CLI and config, MLflow's server.
+
+Only the cluster is missing here, so each test takes the command and environment from ``helm template`` and
+hands them to the real program, replacing nothing but what points into the cluster (bind address, port,
+database and artifact locations).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scripts.localstack import ServerProcess, app_server, free_port, running, venv_bin
+from scripts.platform import ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
+from scripts.validate.render import parse_manifests, render_text
+
+pytestmark = pytest.mark.slow
+
+AIRFLOW_PYTHON = REPO_ROOT / ".venv-airflow" / "bin" / "python"
+
+# Run inside the Airflow environment: parse each command with Airflow's own CLI parser (no side effects)
+# and look each AIRFLOW__SECTION__KEY up in its configuration reference (config.yml). Prints the problems.
+AIRFLOW_CHECK = """
+import json, sys
+from airflow.cli.cli_parser import get_parser
+from airflow.configuration import conf
+commands, settings = json.load(sys.stdin)
+problems = []
+parser = get_parser()
+for args in commands:
+    try:
+        parser.parse_args(args[1:])
+    except SystemExit:
+        problems.append("command rejected: " + " ".join(args))
+for name in settings:
+    section, key = name.removeprefix("AIRFLOW__").lower().split("__", 1)
+    if key not in conf.configuration_description.get(section, {}).get("options", {}):
+        problems.append("unknown setting: " + name)
+print(json.dumps(problems))
+"""
+
+
+def rendered(component: str, env: str) -> list[dict[str, Any]]:
+    return [manifest.obj for manifest in parse_manifests(render_text(Deployment(component, env)))]
+
+
+def containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pods = [obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] in ("Deployment", "Job")]
+    return [c for pod in pods for c in [*pod.get("initContainers", []), *pod["containers"]]]
+
+
+@pytest.mark.skipif(not AIRFLOW_PYTHON.exists(), reason="needs .venv-airflow (scripts/bootstrap.sh airflow)")
+def test_airflow_accepts_every_rendered_command_and_setting() -> None:
+    rendered_containers = [c for env in ENVIRONMENTS for c in containers(rendered("airflow", env))]
+    commands = {tuple(c["args"]) for c in rendered_containers}
+    probes = [c[key] for c in rendered_containers for key in c if key.endswith("Probe")]
+    commands |= {tuple(probe["exec"]["command"]) for probe in probes if "exec" in probe}
+    settings = {e["name"] for c in rendered_containers for e in c["env"] if e["name"].startswith("AIRFLOW__")}
+    assert {args[:2] for args in commands} >= {("airflow", "scheduler"), ("airflow", "api-server")}
+
+    result = subprocess.run(
+        [str(AIRFLOW_PYTHON), "-c", AIRFLOW_CHECK],
+        input=json.dumps([sorted(commands), sorted(settings)]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> None:
+    [container] = containers(rendered("mlflow", "dev"))
+    port = free_port()
+    in_cluster = {
+        "--host=": "--host=127.0.0.1",
+        "--port=": f"--port={port}",
+        "--backend-store-uri=": f"--backend-store-uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        "--artifacts-destination=": f"--artifacts-destination={tmp_path / 'artifacts'}",
+    }
+    args = [next((v for k, v in in_cluster.items() if arg.startswith(k)), arg) for arg in container["args"]]
+    assert any(arg.startswith("--allowed-hosts=") for arg in args)
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] != "HOME"}
+    command = [venv_bin(container["command"][0]), *container["command"][1:], *args]
+
+    with running(
+        "mlflow", command, port=port, ready_path="/health", log_path=tmp_path / "log", env=env
+    ) as server:
+
+        def status(host: str) -> int:
+            url = f"{server.url}/api/2.0/mlflow/experiments/search?max_results=1"
+            return httpx.get(url, headers={"Host": host}, timeout=30).status_code
+
+        service_host = mlflow_service_url("dev").removeprefix("http://")
+        assert status(service_host) == 200
+        assert status(service_host.split(":")[0]) == 200
+        assert status("mlflow-dev-service:5000") == 200
+        assert status("mlflow.local") == 200
+        assert status("mlflow-prod-service.mlflow-prod.svc.cluster.local:5000") == 403
+        assert status("attacker.example") == 403
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_serving_app_runs_on_the_rendered_environment(
+    env: str, mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path: Path
+) -> None:
+    [deployment] = [obj for obj in rendered("fastapi", env) if obj["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    settings = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert settings["MLFLOW_TRACKING_URI"] == mlflow_service_url(env)
+    log_mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "logs")
+    assert settings["LOG_FILE"].startswith(log_mount + "/")
+
+    log_file = tmp_path / "logs" / Path(settings["LOG_FILE"]).name
+    settings |= {"MLFLOW_TRACKING_URI": mlflow.url, "LOG_FILE": str(log_file), "RELOAD_SECRET_TOKEN": "t"}
+    with app_server(settings, tmp_path / "app.out") as app:
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            path = container[probe]["httpGet"]["path"]
+            assert eventually_ok(f"{app.url}{path}"), f"{probe} {path} never answered 200"
+        models = httpx.get(f"{app.url}/models", timeout=30).json()
+    assert models["mode"] == settings["ALIAS_SELECTION_MODE"]
+    assert {v["version"] for v in models["variants"].values()} == set(seeded_versions.values())
+    assert log_file.is_file()
+
+
+def eventually_ok(url: str, attempts: int = 120) -> bool:
+    """The readiness endpoint turns 200 once the default variant is loaded; poll, do not time it."""
+    for _ in range(attempts):
+        if httpx.get(url, timeout=30).status_code == 200:
+            return True
+        time.sleep(0.5)
+    return False
