@@ -1,0 +1,93 @@
+"""Pipeline suite fixtures: a real Slack webhook receiver, serving-app replicas, a migrated Airflow home."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from scripts.demo_pipeline import AirflowHome, prepare_airflow_home
+from scripts.localstack import LOOPBACK, ServerProcess, app_server
+from scripts.registry_seed import seed_variants
+from tests.pipeline.support import (
+    OTHER_TOKEN,
+    RELOAD_TOKEN,
+    ServingPool,
+    SlackReceiver,
+    enter_concurrently,
+    unique_model_name,
+)
+
+
+@pytest.fixture(scope="session")
+def slack() -> Iterator[SlackReceiver]:
+    receiver: SlackReceiver
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            time.sleep(receiver.delay_seconds)
+            receiver.messages.append(json.loads(body)["text"])
+            self.send_response(receiver.status)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    receiver = SlackReceiver(f"http://{LOOPBACK}:{server.server_address[1]}/services/T000/B000/secret")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fresh_slack(slack: SlackReceiver) -> SlackReceiver:
+    slack.clear()
+    return slack
+
+
+@pytest.fixture(scope="session")
+def serving_pool(mlflow: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingPool]:
+    """Three real serving-app processes on one model (registry watcher off, so only reloads move them)."""
+    model_name = unique_model_name()
+    versions = seed_variants(mlflow.url, model_name)
+    logs = tmp_path_factory.mktemp("replicas")
+
+    def replica(name: str, token: str) -> AbstractContextManager[ServerProcess]:
+        env = {"MLFLOW_TRACKING_URI": mlflow.url, "MODEL_NAME": model_name, "RELOAD_SECRET_TOKEN": token}
+        return app_server(env, logs / f"{name}.log")
+
+    with ExitStack() as stack:
+        first, second, refusing = enter_concurrently(
+            stack,
+            [
+                replica("replica-1", RELOAD_TOKEN),
+                replica("replica-2", RELOAD_TOKEN),
+                replica("refusing", OTHER_TOKEN),
+            ],
+        )
+        yield ServingPool(mlflow.url, model_name, versions, [first, second], refusing)
+
+
+@pytest.fixture(scope="session")
+def airflow_migration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[AirflowHome]]:
+    """Migrate one embedded Airflow home in the background while the servers start (it takes many seconds)."""
+    path = Path(tmp_path_factory.mktemp("airflow"))
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(prepare_airflow_home, path)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(airflow_migration: Future[AirflowHome]) -> AirflowHome:
+    """The session's migrated Airflow home, shared by every DAG run."""
+    return airflow_migration.result()
