@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from scripts.demo_pipeline import PipelineStageError, run_pipeline_stage
 from scripts.localstack import REPO_ROOT, ServerProcess, app_server, mlflow_server
 from scripts.registry_seed import point_alias, register_version, seed_variants
 
@@ -136,13 +137,17 @@ def run_hot_swap_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
 
 
 def run_pipeline(mlflow_url: str, workdir: Path, token: str) -> bool:
-    from scripts.demo_pipeline import run_pipeline_stage  # the Airflow stage is optional in this module
-
     env = {"MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, **MODES["blue_green"]}
     with ExitStack() as stack:
         replicas = [stack.enter_context(app_server(env, workdir / f"replica-{i}.log")) for i in (1, 2)]
         print("\n== pipeline: the Airflow DAG retrains, registers, moves @B and reloads both replicas")
-        return bool(run_pipeline_stage(mlflow_url, [r.url for r in replicas], token, workdir / "airflow"))
+        try:
+            run_pipeline_stage(mlflow_url, [r.url for r in replicas], token, workdir)
+        except PipelineStageError as error:
+            print(f"pipeline FAILED: {error}")
+            return False
+        show("/models on each replica after the DAG", {r.url: models_summary(r) for r in replicas})
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

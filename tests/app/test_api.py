@@ -101,9 +101,9 @@ BAD_INPUTS = {
     "row not a list": (b'{"data": [5]}', "data[0]: Input should be a valid list"),
     "data not a list": (b'{"data": {"x": 1}}', "data: Input should be a valid list"),
     "no data": (b'{"rows": [[1, 2, 3, 4]]}', "data: Field required"),
-    "not an object": (b"[[1, 2, 3, 4]]", "Input should be a valid dictionary"),
+    "not an object": (b"[[1, 2, 3, 4]]", "body: Input should be a valid dictionary"),
     "not JSON": (b'{"data": [[1, 2', "JSON decode error"),
-    "empty body": (b"", "data: Field required"),
+    "empty body": (b"", "body: Field required"),
     "too many rows": (b'{"data": [' + b",".join([b"[1, 2, 3, 4]"] * (MAX_ROWS + 1)) + b"]}", "at most 50"),
 }
 

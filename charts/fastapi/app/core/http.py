@@ -66,8 +66,8 @@ class RequestContextMiddleware:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in loc if part not in ("body",)]
-    text = parts[0] if parts else "request"
+    parts = [str(part) for part in loc if part != "body"]
+    text = parts[0] if parts else "body"
     for part in parts[1:]:
         text += f"[{part}]" if part.isdigit() else f".{part}"
     return text
