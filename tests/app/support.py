@@ -1,4 +1,4 @@
-"""Helpers for the serving app's suites: HTTP calls against the app process, a webhook receiver."""
+"""Helpers for the serving app's suites: HTTP calls against the app, registry fixtures, a TCP relay."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -39,42 +38,6 @@ def reload(
 def predict(app: ServerProcess, client_id: str | None = None, path: str = "/predict") -> httpx.Response:
     headers = {"x-client-id": client_id} if client_id else {}
     return httpx.post(f"{app.url}{path}", json={"data": [IRIS_ROW]}, headers=headers, timeout=30)
-
-
-class WebhookReceiver:
-    """A real HTTP server on loopback standing in for Slack's webhook endpoint; records what it receives."""
-
-    def __init__(self, delay_seconds: float = 0.0) -> None:
-        self.messages: list[str] = []
-        self.delay_seconds = delay_seconds
-        self.path = f"/services/{secrets.token_hex(8)}"  # the secret part of a real webhook URL
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if receiver.delay_seconds:
-                    threading.Event().wait(receiver.delay_seconds)
-                receiver.messages.append(body.decode())
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self._server.server_port}{self.path}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:

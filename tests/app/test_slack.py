@@ -10,7 +10,8 @@ import pytest
 from scripts.localstack import ServerProcess
 from scripts.registry_seed import point_alias, register_version, seed_variants
 from tests.app.conftest import StartApp
-from tests.app.support import TOKEN, WebhookReceiver, reload, wait_for
+from tests.app.support import TOKEN, reload, wait_for
+from tests.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_alerts_are_sent_and_a_slow_or_down_webhook_changes_nothing(
             point_alias(mlflow.url, MODEL, "B", newer)
             assert reload(app, "B").json()["status"] == "reloaded"
             assert wait_for(lambda: any(f"hot-swapped to v{newer}" in m for m in receiver.messages))
-            assert "text" in json.loads(receiver.messages[-1])
+            assert "text" in json.loads(receiver.bodies[-1])
 
             receiver.delay_seconds = 4
             point_alias(mlflow.url, MODEL, "B", seeded["B"])

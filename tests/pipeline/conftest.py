@@ -2,56 +2,34 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from scripts.demo_pipeline import AirflowHome, prepare_airflow_home
-from scripts.localstack import LOOPBACK, ServerProcess, app_server
+from scripts.localstack import ServerProcess, app_server
 from scripts.registry_seed import seed_variants
 from tests.pipeline.support import (
     OTHER_TOKEN,
     RELOAD_TOKEN,
     ServingPool,
-    SlackReceiver,
     enter_concurrently,
     unique_model_name,
 )
+from tests.webhook import WebhookReceiver
 
 
 @pytest.fixture(scope="session")
-def slack() -> Iterator[SlackReceiver]:
-    receiver: SlackReceiver
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            time.sleep(receiver.delay_seconds)
-            receiver.messages.append(json.loads(body)["text"])
-            self.send_response(receiver.status)
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    receiver = SlackReceiver(f"http://{LOOPBACK}:{server.server_address[1]}/services/T000/B000/secret")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
+def slack() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def fresh_slack(slack: SlackReceiver) -> SlackReceiver:
+def fresh_slack(slack: WebhookReceiver) -> WebhookReceiver:
     slack.clear()
     return slack
 

@@ -6,7 +6,7 @@ import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from scripts.localstack import ServerProcess
@@ -15,20 +15,6 @@ RELOAD_TOKEN = "pipeline-test-token"
 OTHER_TOKEN = "another-replicas-token"
 T = TypeVar("T")
 _model_names = itertools.count(1)
-
-
-@dataclass
-class SlackReceiver:
-    """A real HTTP webhook on loopback that records each message's text; can answer slowly or with errors."""
-
-    url: str
-    messages: list[str] = field(default_factory=list)
-    status: int = 200
-    delay_seconds: float = 0.0
-
-    def clear(self) -> None:
-        self.messages.clear()
-        self.status, self.delay_seconds = 200, 0.0
 
 
 def unique_model_name(prefix: str = "pipeline") -> str:

@@ -20,7 +20,8 @@ from scripts.demo_pipeline import (
     run_pipeline_stage,
     served_versions,
 )
-from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool, SlackReceiver
+from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool
+from tests.webhook import WebhookReceiver
 
 # Migration starts first, in the background, so it overlaps the servers' start-up.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_migration")]
@@ -41,7 +42,7 @@ def version_count(pool: ServingPool) -> int:
 def run(
     pool: ServingPool,
     home: AirflowHome,
-    slack: SlackReceiver,
+    slack: WebhookReceiver,
     log_path: Path,
     replica_urls: list[str],
     **variables: str,
@@ -59,7 +60,7 @@ def run(
 
 
 def test_happy_path_every_replica_serves_the_new_version(
-    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: SlackReceiver, tmp_path: Path
+    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
     previous = alias_version(serving_pool)
 
@@ -103,7 +104,7 @@ def test_happy_path_every_replica_serves_the_new_version(
 
 
 def test_below_threshold_registers_nothing_and_notifies(
-    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: SlackReceiver, tmp_path: Path
+    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
     previous, versions = alias_version(serving_pool), version_count(serving_pool)
 
@@ -127,7 +128,7 @@ def test_below_threshold_registers_nothing_and_notifies(
 
 
 def test_refused_reload_rolls_the_alias_back_on_every_replica(
-    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: SlackReceiver, tmp_path: Path
+    serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
     previous = alias_version(serving_pool)
     refusing = serving_pool.refusing

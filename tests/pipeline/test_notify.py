@@ -8,20 +8,20 @@ import pytest
 
 from mlpipeline.notify import SlackNotifier
 from scripts.localstack import LOOPBACK, free_port
-from tests.pipeline.support import SlackReceiver
+from tests.webhook import WebhookReceiver
 
 
-def test_a_message_is_posted(fresh_slack: SlackReceiver) -> None:
+def test_a_message_is_posted(fresh_slack: WebhookReceiver) -> None:
     assert SlackNotifier(fresh_slack.url).send("hello") is True
     assert fresh_slack.messages == ["hello"]
 
 
-def test_a_refusing_webhook_is_reported_not_raised(fresh_slack: SlackReceiver) -> None:
+def test_a_refusing_webhook_is_reported_not_raised(fresh_slack: WebhookReceiver) -> None:
     fresh_slack.status = 500
     assert SlackNotifier(fresh_slack.url).send("lost") is False
 
 
-def test_a_slow_webhook_is_abandoned_after_the_timeout(fresh_slack: SlackReceiver) -> None:
+def test_a_slow_webhook_is_abandoned_after_the_timeout(fresh_slack: WebhookReceiver) -> None:
     fresh_slack.delay_seconds = 2.0
     assert SlackNotifier(fresh_slack.url, timeout_seconds=0.2).send("late") is False
 
@@ -45,7 +45,7 @@ def test_down_or_malformed_webhooks_never_leak_the_url(caplog: pytest.LogCapture
 
 
 def test_from_env_reads_the_webhook_and_falls_back_to_a_sane_timeout(
-    monkeypatch: pytest.MonkeyPatch, fresh_slack: SlackReceiver
+    monkeypatch: pytest.MonkeyPatch, fresh_slack: WebhookReceiver
 ) -> None:
     monkeypatch.setenv("SLACK_WEBHOOK_URL", fresh_slack.url)
     monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "not-a-number")

@@ -10,10 +10,11 @@ from mlpipeline import registry, replicas, steps
 from mlpipeline.notify import SlackNotifier
 from scripts.demo_pipeline import served_versions
 from scripts.localstack import LOOPBACK, free_port
-from tests.pipeline.support import RELOAD_TOKEN, ServingPool, SlackReceiver
+from tests.pipeline.support import RELOAD_TOKEN, ServingPool
+from tests.webhook import WebhookReceiver
 
 
-def runtime_for(pool: ServingPool, urls: list[str], slack: SlackReceiver) -> steps.Runtime:
+def runtime_for(pool: ServingPool, urls: list[str], slack: WebhookReceiver) -> steps.Runtime:
     return steps.Runtime(pool.mlflow_url, ",".join(urls), RELOAD_TOKEN, SlackNotifier(slack.url))
 
 
@@ -22,7 +23,7 @@ def test_runtime_without_a_tracking_uri_is_one_line() -> None:
         steps.Runtime.from_env({"SERVING_REPLICAS": "http://127.0.0.1:1"})
 
 
-def test_a_hot_swap_without_a_token_stops_before_calling_any_replica(fresh_slack: SlackReceiver) -> None:
+def test_a_hot_swap_without_a_token_stops_before_calling_any_replica(fresh_slack: WebhookReceiver) -> None:
     runtime = steps.Runtime(
         "http://127.0.0.1:1", "dns+http://unresolvable.invalid:8000", "", SlackNotifier(fresh_slack.url)
     )
@@ -38,7 +39,7 @@ def test_the_threshold_is_inclusive(accuracy: float, passes: bool) -> None:
 
 @pytest.mark.slow
 def test_rollback_moves_the_alias_back_and_every_replica_serves_the_previous_version(
-    serving_pool: ServingPool, fresh_slack: SlackReceiver
+    serving_pool: ServingPool, fresh_slack: WebhookReceiver
 ) -> None:
     runtime = runtime_for(serving_pool, serving_pool.urls, fresh_slack)
     current = registry.alias_version(serving_pool.mlflow_url, serving_pool.model_name, "B")
@@ -59,7 +60,7 @@ def test_rollback_moves_the_alias_back_and_every_replica_serves_the_previous_ver
 
 @pytest.mark.slow
 def test_a_failed_hot_swap_names_the_failing_replica_and_tells_slack(
-    serving_pool: ServingPool, fresh_slack: SlackReceiver
+    serving_pool: ServingPool, fresh_slack: WebhookReceiver
 ) -> None:
     down = f"http://{LOOPBACK}:{free_port()}"
     runtime = runtime_for(serving_pool, [serving_pool.urls[0], down], fresh_slack)
