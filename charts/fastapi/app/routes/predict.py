@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from core.config import SERVED_VARIANTS
 from core.http import FastJSONResponse
-from core.serving import Serving
+from routes.common import require_served, serving_of
 from services.inputs import InputError, PredictRequest, to_matrix
 
 router = APIRouter(tags=["predict"])
@@ -45,7 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def _serve(
     request: Request, payload: PredictRequest, wanted: str, *, fallback: bool
 ) -> FastJSONResponse:
-    serving: Serving = request.app.state.serving
+    serving = serving_of(request)
     model = serving.slots.get(wanted)
     headers: dict[str, str] = {}
     if model is None and fallback:
@@ -97,15 +97,12 @@ def _client_id(request: Request) -> str | None:
 )
 async def predict(request: Request, payload: PredictRequest) -> FastJSONResponse:
     """Route by ``x-client-id`` under the configured mode; falls back to the other variant if needed."""
-    serving: Serving = request.app.state.serving
+    serving = serving_of(request)
     return await _serve(request, payload, serving.route(_client_id(request)), fallback=True)
 
 
 @router.post("/variant/{alias}/predict", response_model=PredictResponse, responses=ERRORS)
 async def predict_variant(request: Request, alias: str, payload: PredictRequest) -> FastJSONResponse:
     """Predict with an explicit variant (A or B)."""
-    if alias not in SERVED_VARIANTS:
-        raise HTTPException(
-            404, f"unknown variant {alias[:16]!r}: served variants are {', '.join(SERVED_VARIANTS)}"
-        )
+    require_served(alias)
     return await _serve(request, payload, alias, fallback=False)

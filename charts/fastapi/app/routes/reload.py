@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from core.config import SERVED_VARIANTS
 from core.serving import Serving
+from routes.common import require_served, serving_of
 from services.hot_swap import ReloadError, SwapResult
 
 router = APIRouter(tags=["reload"])
@@ -41,14 +41,11 @@ def authorize(serving: Serving, token: str | None, alias: str) -> None:
         raise HTTPException(401, "x-token header is required")
     if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         raise HTTPException(403, "x-token is not valid")
-    if alias not in SERVED_VARIANTS:
-        raise HTTPException(
-            404, f"unknown variant {alias[:16]!r}: served variants are {', '.join(SERVED_VARIANTS)}"
-        )
+    require_served(alias)
 
 
 async def _swap(request: Request, alias: str, token: str | None, rollback: bool) -> SwapResult:
-    serving: Serving = request.app.state.serving
+    serving = serving_of(request)
     authorize(serving, token, alias)
     try:
         if rollback:

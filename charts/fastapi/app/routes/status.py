@@ -9,20 +9,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.config import SERVED_VARIANTS
 from core.http import FastJSONResponse
-from core.serving import Serving
+from routes.common import serving_of
 
 router = APIRouter(tags=["status"])
-
-
-def _serving(request: Request) -> Serving:
-    serving: Serving = request.app.state.serving
-    return serving
 
 
 @router.get("/")
 async def index(request: Request) -> dict[str, Any]:
     """The endpoints and the active routing mode."""
-    serving = _serving(request)
+    serving = serving_of(request)
     return {
         "service": "model-serving",
         "model_name": serving.settings.model_name,
@@ -46,7 +41,7 @@ async def index(request: Request) -> dict[str, Any]:
 @router.get("/health", responses={503: {"description": "unhealthy: no variant loaded"}})
 async def health(request: Request) -> FastJSONResponse:
     """ok (all variants), degraded (some) — HTTP 200; unhealthy (none) — HTTP 503."""
-    report = _serving(request).health()
+    report = serving_of(request).health()
     return FastJSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 
@@ -59,7 +54,7 @@ async def livez() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "the default variant cannot serve"}})
 async def readyz(request: Request) -> FastJSONResponse:
     """200 only when the default variant is loaded (what blue-green and clients without an id get)."""
-    serving = _serving(request)
+    serving = serving_of(request)
     default = serving.settings.default_alias
     ready = serving.slots.get(default) is not None
     return FastJSONResponse({"ready": ready, "default_alias": default}, status_code=200 if ready else 503)
@@ -68,7 +63,7 @@ async def readyz(request: Request) -> FastJSONResponse:
 @router.get("/models")
 async def models(request: Request) -> dict[str, Any]:
     """Each loaded variant: model name, alias, version, run_id, model_uri, when loaded."""
-    serving = _serving(request)
+    serving = serving_of(request)
     return {
         "model_name": serving.settings.model_name,
         "mode": serving.settings.alias_selection_mode,
