@@ -96,8 +96,9 @@ class HotSwapper:
                     self.notifier.notify(f":x: reload of @{variant} failed: {error.message}")
                 raise
         metrics.RELOADS.labels(alias=variant, result=result.status).inc()
-        if result.status == "reloaded":
+        if trigger == "api":  # an explicit reload follows the alias again, whatever it finds
             self.pinned.discard(variant)
+        if result.status == "reloaded":
             logger.info(
                 "reload {} ({}): v{} -> v{}", variant, trigger, result.previous_version, result.version
             )
@@ -106,8 +107,6 @@ class HotSwapper:
                 f":white_check_mark: @{variant} hot-swapped to v{result.version} "
                 f"(was v{result.previous_version}, run_id={result.run_id}, by {trigger})"
             )
-        elif trigger == "api":
-            self.pinned.discard(variant)
         return result
 
     async def _reload_locked(self, variant: str) -> SwapResult:
