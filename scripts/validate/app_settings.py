@@ -1,6 +1,6 @@
 """The serving app's settings, read from the app's own source so the chart is checked against the real thing.
 
-``charts/fastapi/app/core/config.py`` is imported from the checkout being validated (it needs only pydantic),
+``charts/fastapi/app/serving/config.py`` is imported from the checkout being validated (only pydantic needed),
 and its ``Settings`` model both names the variables (field names, upper-cased, as pydantic-settings reads
 them) and judges their values, so "legal for the app" means exactly what the app will accept at start-up.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-CONFIG_MODULE = Path("charts/fastapi/app/core/config.py")
+CONFIG_MODULE = Path("charts/fastapi/app/serving/config.py")
 
 
 @dataclass(frozen=True)

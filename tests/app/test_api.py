@@ -8,9 +8,9 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from core.config import RoutingMode
 from scripts.localstack import ServerProcess, app_server
-from services.routing import choose_variant
+from serving.config import RoutingMode
+from serving.inference.routing import choose_variant
 from tests.app.support import IRIS_ROW, TOKEN, predict, reload
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from core.config import RoutingMode
 from scripts.localstack import APP_DIR
-from services.routing import bucket, choose_variant
+from serving.config import RoutingMode
+from serving.inference.routing import bucket, choose_variant
 
 CLIENT_IDS = [f"user-{i}" for i in range(10_000)]
 TOLERANCE_POINTS = 2.0
@@ -54,7 +54,7 @@ def test_boundaries_are_exact(mode: RoutingMode, percent: int, only: str) -> Non
 def test_a_client_keeps_its_variant_in_another_process() -> None:
     """Hash randomisation differs per interpreter; the bucket must not (sha256, not hash())."""
     script = (
-        "import sys; from services.routing import bucket; "
+        "import sys; from serving.inference.routing import bucket; "
         "print(','.join(str(bucket(line.strip())) for line in sys.stdin))"
     )
     other = subprocess.run(

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.config import load_settings
 from scripts.localstack import APP_DIR, ServerProcess, app_command, free_port
 from scripts.registry_seed import point_alias, register_version
-from services.routing import bucket
+from serving.config import load_settings
+from serving.inference.routing import bucket
 from tests.app.conftest import StartApp
 from tests.app.support import predict, reload
 

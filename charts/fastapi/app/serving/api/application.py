@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from loguru import logger
 
-from core.config import Settings
-from core.http import FastJSONResponse, RequestContextMiddleware, install_error_handlers
-from core.serving import Serving
-from routes import predict, reload, status
-from services.hot_swap import load_at_startup, watch_registry
-from utils.logging import configure_logging
+from serving.api.http import FastJSONResponse, RequestContextMiddleware, install_error_handlers
+from serving.api.routes import predict, reload, status
+from serving.config import Settings
+from serving.inference.service import Serving
+from serving.repository.hot_swap import load_at_startup, watch_registry
+from serving.telemetry.logging import configure_logging
 
 
 class StartupError(RuntimeError):

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from services.predictors import Matrix, Predictor, load_predictor
-from services.registry import Registry, RegistryError, VersionRef
+from serving.repository.predictors import Matrix, Predictor, load_predictor
+from serving.repository.registry import Registry, RegistryError, VersionRef
 
 
 class LoadError(Exception):

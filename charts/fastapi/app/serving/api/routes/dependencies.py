@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from core.config import SERVED_VARIANTS
-from core.serving import Serving
+from serving.config import SERVED_VARIANTS
+from serving.inference.service import Serving
 
 
 def serving_of(request: Request) -> Serving:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from core.serving import Serving
-from routes.common import require_served, serving_of
-from services.hot_swap import ReloadError, SwapResult
+from serving.api.routes.dependencies import require_served, serving_of
+from serving.inference.service import Serving
+from serving.repository.hot_swap import ReloadError, SwapResult
 
 router = APIRouter(tags=["reload"])
 

@@ -7,13 +7,27 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import SERVED_VARIANTS, Settings
-from services.hot_swap import HotSwapper, ModelSlots
-from services.model_loader import LoadedModel
-from services.predictors import Matrix
-from services.registry import Registry
-from services.routing import choose_variant
-from utils.slack import SlackNotifier
+from serving.config import SERVED_VARIANTS, Settings
+from serving.inference.routing import choose_variant
+from serving.repository.hot_swap import HotSwapper, ModelSlots
+from serving.repository.loader import LoadedModel
+from serving.repository.predictors import Matrix
+from serving.repository.registry import Registry
+from serving.telemetry.slack import SlackNotifier
+
+
+class NotLoadedError(Exception):
+    """No model can answer: the wanted variant is not loaded (and no fallback was allowed or possible)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: LoadedModel
+    requested: str
+
+    @property
+    def fell_back(self) -> bool:
+        return self.model.variant != self.requested
 
 
 @dataclass
@@ -38,6 +52,20 @@ class Serving:
         return choose_variant(
             client_id, s.alias_selection_mode, s.default_alias, s.canary_percent, s.ab_split_percent
         )
+
+    def select(self, wanted: str, *, fallback: bool) -> Selection:
+        """The model serving ``wanted``; with ``fallback``, another loaded variant rather than no answer.
+
+        Routed requests fall back (a client is better served by the other variant than by a 503); a request
+        that names its variant explicitly never does.
+        """
+        model = self.slots.get(wanted)
+        if model is None and fallback:
+            others = (self.slots.get(variant) for variant in SERVED_VARIANTS if variant != wanted)
+            model = next((other for other in others if other is not None), None)
+        if model is None:
+            raise NotLoadedError("no model is loaded" if fallback else f"variant {wanted} is not loaded")
+        return Selection(model, wanted)
 
     def health(self) -> dict[str, Any]:
         loaded = sorted(self.slots.loaded())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from core.config import RoutingMode
+from serving.config import RoutingMode
 
 
 def bucket(client_id: str) -> int:

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 
 from loguru import logger
 
-from services.model_loader import LoadedModel, LoadError, load_version
-from services.registry import Registry, RegistryError, VersionRef
-from utils import metrics
-from utils.slack import SlackNotifier
+from serving.repository.loader import LoadedModel, LoadError, load_version
+from serving.repository.registry import Registry, RegistryError, VersionRef
+from serving.telemetry import metrics
+from serving.telemetry.slack import SlackNotifier
 
 Loader = Callable[[Registry, VersionRef, str], LoadedModel]
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from core.config import SERVED_VARIANTS
-from core.http import FastJSONResponse
-from routes.common import serving_of
+from serving.api.http import FastJSONResponse
+from serving.api.routes.dependencies import serving_of
+from serving.config import SERVED_VARIANTS
 
 router = APIRouter(tags=["status"])
 

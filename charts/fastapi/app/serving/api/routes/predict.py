@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Request
 from loguru import logger
 from pydantic import BaseModel
 
-from core.config import SERVED_VARIANTS
-from core.http import FastJSONResponse
-from routes.common import require_served, serving_of
-from services.inputs import InputError, PredictRequest, to_matrix
+from serving.api.http import FastJSONResponse
+from serving.api.routes.dependencies import require_served, serving_of
+from serving.inference.inputs import InputError, PredictRequest, to_matrix
+from serving.inference.service import NotLoadedError
 
 router = APIRouter(tags=["predict"])
 
@@ -46,16 +46,14 @@ async def _serve(
     request: Request, payload: PredictRequest, wanted: str, *, fallback: bool
 ) -> FastJSONResponse:
     serving = serving_of(request)
-    model = serving.slots.get(wanted)
+    try:
+        selection = serving.select(wanted, fallback=fallback)
+    except NotLoadedError as error:
+        raise HTTPException(503, str(error)) from None
+    model = selection.model
     headers: dict[str, str] = {}
-    if model is None and fallback:
-        others = [serving.slots.get(v) for v in SERVED_VARIANTS if v != wanted]
-        model = next((other for other in others if other is not None), None)
-        if model is not None:
-            headers["x-variant-fallback"] = f"{wanted}->{model.variant}"
-    if model is None:
-        detail = "no model is loaded" if fallback else f"variant {wanted} is not loaded"
-        raise HTTPException(503, detail)
+    if selection.fell_back:
+        headers["x-variant-fallback"] = f"{wanted}->{model.variant}"
     try:
         rows = to_matrix(
             payload.data, n_features=model.predictor.n_features, max_rows=serving.settings.max_batch_rows

@@ -1,0 +1,1 @@
+"""HTTP on top of the layers below: the application factory, middleware, error bodies and routes."""

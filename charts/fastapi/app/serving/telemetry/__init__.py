@@ -1,0 +1,1 @@
+"""Logging, Prometheus metrics and Slack alerts: what the process tells the outside world."""
