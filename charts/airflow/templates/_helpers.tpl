@@ -25,6 +25,11 @@
 {{- .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
+{{/* The one image every container runs: Airflow, the pipeline's libraries and the DAGs. */}}
+{{- define "airflow.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "airflow.imageTag" .) }}
+{{- end }}
+
 {{/* Selector labels of one component; call with (dict "root" $ "component" "scheduler"). */}}
 {{- define "airflow.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "airflow.name" .root }}
@@ -200,104 +205,20 @@ tolerations:
 {{- end }}
 
 {{/*
-One Airflow component as a Deployment. Call with
-(dict "root" $ "component" "scheduler" "values" .Values.scheduler "pipeline" true "port" 0 "probes" "<yaml>").
+The init container every component starts with: it holds the pod until the db-migrate Job has brought the
+schema up to date, so no component runs against an older schema.
 */}}
-{{- define "airflow.deployment" -}}
-{{- $root := .root }}
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ printf "%s-%s" (include "airflow.fullname" $root) .component }}
-  labels:
-    {{- include "airflow.labels" . | nindent 4 }}
-spec:
-  replicas: {{ .values.replicas }}
-  revisionHistoryLimit: 5
-  strategy:
-    type: RollingUpdate
-    rollingUpdate:
-      maxUnavailable: 0
-      maxSurge: 1
-  selector:
-    matchLabels:
-      {{- include "airflow.selectorLabels" . | nindent 6 }}
-  template:
-    metadata:
-      labels:
-        {{- include "airflow.labels" . | nindent 8 }}
-      {{- with $root.Values.podAnnotations }}
-      annotations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-    spec:
-      serviceAccountName: {{ include "airflow.serviceAccountName" $root }}
-      automountServiceAccountToken: false
-      securityContext:
-        {{- include "airflow.podSecurityContext" $root | nindent 8 }}
-      {{- with include "airflow.podPlacement" $root }}
-      {{- . | nindent 6 }}
-      {{- end }}
-      {{- if $root.Values.migrations.waitInInitContainer }}
-      initContainers:
-        - name: wait-for-migrations
-          image: "{{ $root.Values.image.repository }}:{{ include "airflow.imageTag" $root }}"
-          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          args: ["airflow", "db", "check-migrations", "--migration-wait-timeout", {{ $root.Values.migrations.timeoutSeconds | quote }}]
-          env:
-            {{- include "airflow.coreEnv" $root | nindent 12 }}
-          resources:
-            {{- toYaml $root.Values.migrations.resources | nindent 12 }}
-          securityContext:
-            {{- include "airflow.containerSecurityContext" $root | nindent 12 }}
-          volumeMounts:
-            {{- include "airflow.volumeMounts" $root | nindent 12 }}
-      {{- end }}
-      containers:
-        - name: {{ .component }}
-          image: "{{ $root.Values.image.repository }}:{{ include "airflow.imageTag" $root }}"
-          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          args: ["airflow", {{ .component | quote }}]
-          env:
-            {{- include "airflow.coreEnv" $root | nindent 12 }}
-            {{- with .extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
-            {{- if .pipeline }}
-            {{- include "airflow.pipelineEnv" $root | nindent 12 }}
-            {{- end }}
-          {{- with .ports }}
-          ports:
-            {{- toYaml . | nindent 12 }}
-          {{- end }}
-          {{- .probes | nindent 10 }}
-          resources:
-            {{- toYaml .values.resources | nindent 12 }}
-          securityContext:
-            {{- include "airflow.containerSecurityContext" $root | nindent 12 }}
-          volumeMounts:
-            {{- include "airflow.volumeMounts" $root | nindent 12 }}
-      volumes:
-        {{- include "airflow.volumes" $root | nindent 8 }}
-{{- end }}
-
-{{/*
-Exec probes that ask the metadata database whether this pod's job heartbeats. Each check starts the Airflow CLI
-(seconds of CPU), hence the long periods; readiness only gates rollouts, as these components serve no traffic.
-*/}}
-{{- define "airflow.jobCheckProbes" -}}
-livenessProbe:
-  exec:
-    command: ["airflow", "jobs", "check", "--job-type", {{ . | quote }}, "--local"]
-  initialDelaySeconds: 60
-  periodSeconds: 60
-  timeoutSeconds: 45
-  failureThreshold: 5
-readinessProbe:
-  exec:
-    command: ["airflow", "jobs", "check", "--job-type", {{ . | quote }}, "--local"]
-  initialDelaySeconds: 30
-  periodSeconds: 120
-  timeoutSeconds: 45
-  failureThreshold: 3
+{{- define "airflow.waitForMigrationsContainer" -}}
+- name: wait-for-migrations
+  image: {{ include "airflow.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["airflow", "db", "check-migrations", "--migration-wait-timeout", {{ .Values.migrations.timeoutSeconds | quote }}]
+  env:
+    {{- include "airflow.coreEnv" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.migrations.resources | nindent 4 }}
+  securityContext:
+    {{- include "airflow.containerSecurityContext" . | nindent 4 }}
+  volumeMounts:
+    {{- include "airflow.volumeMounts" . | nindent 4 }}
 {{- end }}
