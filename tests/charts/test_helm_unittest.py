@@ -1,4 +1,5 @@
-"""Every helm-unittest case of charts/{fastapi,mlflow,airflow}, one pytest item each, through bin/helm-unittest's runner."""
+"""Every helm-unittest case of charts/{fastapi,mlflow,airflow}, one pytest item each,
+through bin/helm-unittest's runner."""
 
 from __future__ import annotations
 

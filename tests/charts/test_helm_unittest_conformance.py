@@ -59,7 +59,7 @@ def expected_verdicts(suite_file: Path) -> list[str]:
 
 
 def _found_by_chart_name(suite_file: Path) -> bool:
-    """The plugin looks a subchart's suites up under ``charts/<its chart name>``; other directories are unseen."""
+    """The plugin looks a subchart's suites up under ``charts/<its chart name>`` only."""
     directory = CORPUS
     parts = suite_file.relative_to(CORPUS).parts
     for position, part in enumerate(parts[:-1]):
@@ -88,7 +88,7 @@ def corpus_results() -> tuple[Counter[str], list[str], list[str], Counter[str]]:
         {
             p.resolve()
             for p in CORPUS.rglob("*_test.yaml")
-            if "tests" in p.relative_to(CORPUS).parts[1:2] + ("tests",)
+            if "tests" in (*p.relative_to(CORPUS).parts[1:2], "tests")
         }
     )
     for suite_file in suite_files:
@@ -136,7 +136,8 @@ def test_no_false_passes_and_no_false_fails() -> None:
     counts, false_passes, false_fails, refusals = corpus_results()
     accepted = counts["cases"] - counts["runner refused"]
     print(
-        f"\nconformance: {counts['cases']} cases, {accepted} accepted, {counts['agreed']} agreed; {dict(counts)}"
+        f"\nconformance: {counts['cases']} cases, {accepted} accepted, {counts['agreed']} agreed"
+        f"; {dict(counts)}"
     )
     print("refused by feature:", dict(refusals.most_common()))
     assert not false_passes, "false passes:\n" + "\n".join(false_passes)

@@ -49,6 +49,10 @@ def _all_of(results: list[bool]) -> bool:
     return all(results) if results else False
 
 
+def _not(context: Context) -> str:
+    return " NOT" if context.negative else ""
+
+
 def _per_document(context: Context, check: Callable[[Any, int], Outcome], empty_message: str) -> Outcome:
     """Every selected document must pass; none selected passes only a negative assertion."""
     if not context.selected:
@@ -97,7 +101,7 @@ def equal(params: dict[str, Any], context: Context) -> Outcome:
         if isinstance(actual, str):
             actual = uniform(actual)
         if go_equal(expected, actual) == context.negative:
-            return f"expected{' NOT' if context.negative else ''} to equal {dump(expected)!r}, actual {dump(actual)!r}"
+            return f"expected{_not(context)} to equal {dump(expected)!r}, actual {dump(actual)!r}"
         return None
 
     return _per_document(
@@ -158,9 +162,7 @@ def equal_raw(params: dict[str, Any], context: Context) -> Outcome:
     def check(document: Any, index: int) -> Outcome:
         actual = uniform(document.get(RAW_KEY))
         if go_equal(expected, actual) == context.negative:
-            return False, [
-                f"expected{' NOT' if context.negative else ''} to equal {expected!r}, actual {actual!r}"
-            ]
+            return False, [f"expected{_not(context)} to equal {expected!r}, actual {actual!r}"]
         return True, []
 
     return _per_document(context, check, "no manifest found")
@@ -172,9 +174,7 @@ def exists(params: dict[str, Any], context: Context) -> Outcome:
     def check(document: Any, index: int) -> Outcome:
         found = bool(find(document, path))
         if found == context.negative:
-            return False, [
-                f"DocumentIndex {index}: Path {path} expected to{' NOT' if context.negative else ''} exist"
-            ]
+            return False, [f"DocumentIndex {index}: Path {path} expected to{_not(context)} exist"]
         return True, []
 
     return _per_document(context, check, f"Path {path} expected to exist: no manifest found")
@@ -194,7 +194,7 @@ def match_regex(params: dict[str, Any], context: Context) -> Outcome:
         except _Problem as problem:
             return str(problem)
         if bool(pattern.search(text)) == context.negative:
-            return f"expected{' NOT' if context.negative else ''} to match {pattern_text!r}, actual {text!r}"
+            return f"expected{_not(context)} to match {pattern_text!r}, actual {text!r}"
         return None
 
     return _per_document(
@@ -211,9 +211,7 @@ def match_regex_raw(params: dict[str, Any], context: Context) -> Outcome:
     def check(document: Any, index: int) -> Outcome:
         actual = uniform(document.get(RAW_KEY))
         if bool(pattern.search(actual)) == context.negative:
-            return False, [
-                f"expected{' NOT' if context.negative else ''} to match {pattern_text!r}, actual {actual!r}"
-            ]
+            return False, [f"expected{_not(context)} to match {pattern_text!r}, actual {actual!r}"]
         return True, []
 
     return _per_document(context, check, "no manifest found to match")
@@ -243,7 +241,7 @@ def contains(params: dict[str, Any], context: Context) -> Outcome:
         holds = found > 0 if count is None else (found > 0 and found == count)
         if holds == context.negative:
             wanted = "" if count is None else f" {count} time(s)"
-            return f"expected{' NOT' if context.negative else ''} to contain {dump(content)!r}{wanted}, found {found}"
+            return f"expected{_not(context)} to contain {dump(content)!r}{wanted}, found {found}"
         return None
 
     return _per_document(
@@ -264,7 +262,7 @@ def is_subset(params: dict[str, Any], context: Context) -> Outcome:
         if not isinstance(actual, dict) or not isinstance(content, dict):
             return f"expect to be an object, got {dump(actual)!r}"
         if _subset(actual, content) == context.negative:
-            return f"expected{' NOT' if context.negative else ''} to contain {dump(content)!r}, actual {dump(actual)!r}"
+            return f"expected{_not(context)} to contain {dump(content)!r}, actual {dump(actual)!r}"
         return None
 
     return _per_document(
@@ -275,7 +273,7 @@ def is_subset(params: dict[str, Any], context: Context) -> Outcome:
 def is_null_or_empty(params: dict[str, Any], context: Context) -> Outcome:
     def check(actual: Any) -> str | None:
         if go_is_zero(actual) == context.negative:
-            return f"expected{' NOT' if context.negative else ''} to be null or empty, got {dump(actual)!r}"
+            return f"expected{_not(context)} to be null or empty, got {dump(actual)!r}"
         return None
 
     return _per_document(
@@ -289,9 +287,7 @@ def is_type(params: dict[str, Any], context: Context) -> Outcome:
     def check(actual: Any) -> str | None:
         actual_type = go_type_name(actual)
         if (actual_type == wanted) == context.negative:
-            return (
-                f"expected{' NOT' if context.negative else ''} to be of type {wanted}, actual {actual_type}"
-            )
+            return f"expected{_not(context)} to be of type {wanted}, actual {actual_type}"
         return None
 
     return _per_document(
@@ -308,8 +304,7 @@ def _kind_field(field_name: str, label: str) -> Callable[[dict[str, Any], Contex
             holds = isinstance(actual, str) and actual == wanted
             if holds == context.negative:
                 return False, [
-                    f"DocumentIndex {index}: expected{' NOT' if context.negative else ''} to be {label} "
-                    f"{wanted}, actual {actual}"
+                    f"DocumentIndex {index}: expected{_not(context)} to be {label} {wanted}, actual {actual}"
                 ]
             return True, []
 
@@ -323,9 +318,7 @@ def has_documents(params: dict[str, Any], context: Context) -> Outcome:
     actual = len(context.selected) if params.get("filterAware") else len(context.docs)
     if (actual == wanted) != context.negative:
         return True, []
-    return False, [
-        f"expected{' NOT' if context.negative else ''} documents count to be {wanted}, actual {actual}"
-    ]
+    return False, [f"expected{_not(context)} documents count to be {wanted}, actual {actual}"]
 
 
 def contains_document(params: dict[str, Any], context: Context) -> Outcome:
@@ -353,10 +346,7 @@ def contains_document(params: dict[str, Any], context: Context) -> Outcome:
     for index, document in enumerate(context.selected):
         if matches(document) == context.negative:
             passed = False
-            errors.append(
-                f"DocumentIndex {index}: expected{' NOT' if context.negative else ''} "
-                f"to contain document: {described}"
-            )
+            errors.append(f"DocumentIndex {index}: expected{_not(context)} to contain document: {described}")
         elif any_match != context.negative:
             return True, []
     return passed, errors
@@ -381,9 +371,7 @@ def length_equal(params: dict[str, Any], context: Context) -> Outcome:
             length = len(actual) if isinstance(actual, list) else 0
             single = not (count is not None and (length == count) == context.negative)
             if not single:
-                errors.append(
-                    f"Path {one_path}: expected{' NOT' if context.negative else ''} count {count}, got {length}"
-                )
+                errors.append(f"Path {one_path}: expected{_not(context)} count {count}, got {length}")
             success = single if position == 0 else success and single
         return success, errors, length
 
@@ -428,8 +416,7 @@ def failed_template(params: dict[str, Any], context: Context) -> Outcome:
             return True, []
         if holds(context.render_error) == context.negative:
             return False, [
-                f"expected{' NOT' if context.negative else ''} to match {message or pattern!r}, "
-                f"actual {context.render_error!r}"
+                f"expected{_not(context)} to match {message or pattern!r}, actual {context.render_error!r}"
             ]
         return True, []
     if not context.selected and not context.negative:
@@ -442,7 +429,7 @@ def failed_template(params: dict[str, Any], context: Context) -> Outcome:
         actual = document.get(RAW_KEY) if isinstance(document, dict) else None
         if (isinstance(actual, str) and holds(actual)) == context.negative:
             passed = False
-            errors.append(f"expected{' NOT' if context.negative else ''} to match {message or pattern!r}")
+            errors.append(f"expected{_not(context)} to match {message or pattern!r}")
     return passed, errors
 
 
@@ -461,7 +448,7 @@ def match_snapshot(params: dict[str, Any], context: Context) -> Outcome:
             results.append(same != context.negative)
             if same == context.negative:
                 errors.append(
-                    f"DocumentIndex {index}: expected{' NOT' if context.negative else ''} to match "
+                    f"DocumentIndex {index}: expected{_not(context)} to match "
                     f"snapshot:\n{stored}\nactual:\n{dump(actual)}"
                 )
         return _all_of(results), errors
@@ -481,9 +468,7 @@ def match_snapshot_raw(params: dict[str, Any], context: Context) -> Outcome:
         same, stored = context.snapshots.compare(actual)
         results.append(same != context.negative)
         if same == context.negative:
-            errors.append(
-                f"expected{' NOT' if context.negative else ''} to match snapshot:\n{stored}\nactual:\n{actual}"
-            )
+            errors.append(f"expected{_not(context)} to match snapshot:\n{stored}\nactual:\n{actual}")
     return _all_of(results), errors
 
 

@@ -1,4 +1,4 @@
-"""The chart tree the plugin loads: the chart, its subcharts (directories and packaged ``.tgz``), their templates.
+"""The chart tree the plugin loads: the chart, its subcharts (directories, packaged ``.tgz``), templates.
 
 Template keys are the plugin's: ``<chart>/templates/x.yaml`` and ``<chart>/charts/<sub>/templates/y.yaml``.
 """
@@ -34,7 +34,7 @@ class ChartError(Exception):
 
 
 def expand(chart_dir: Path, workspace: Path) -> Path:
-    """A copy of ``chart_dir`` with every packaged subchart unpacked in place, so templates can be filtered."""
+    """A copy of ``chart_dir`` with every packaged subchart unpacked, so templates can be filtered."""
     target = workspace / "expanded" / chart_dir.name
     if target.exists():
         return target

@@ -1,7 +1,8 @@
 """Rendering a case as the plugin does, with the real ``helm template``.
 
 The plugin renders in-process only the templates a suite selects (plus every partial), so a failing template
-nobody selected cannot fail a case. Here each distinct selection becomes a filtered copy of the chart, rendered
+nobody selected cannot fail a case. Here each distinct selection becomes a filtered copy of the chart,
+rendered
 by ``helm template``. Where ``helm template`` cannot reproduce the plugin's engine (its release name
 ``RELEASE-NAME`` is invalid for the CLI, NOTES are not printed, documents are re-ordered by kind, the API
 versions on offer differ) the runner either compensates exactly or refuses the case, naming why.
@@ -82,7 +83,7 @@ def helm_binary(repo_root: Path) -> str:
 def select_templates(
     tree: ChartNode, chart_route: str, include: list[str], exclude: list[str]
 ) -> frozenset[str]:
-    """Template keys the plugin keeps for a suite: matches of ``templates`` minus ``excludeTemplates``, plus partials."""
+    """Template keys the plugin keeps for a suite: ``templates`` minus ``excludeTemplates``, plus partials."""
     include = include or ["**"]
     keep: set[str] = set()
     for node in tree.walk():
@@ -269,11 +270,12 @@ def _needs_wrapper(key: str) -> bool:
 
 
 def _text_wrapper(key: str, text: str) -> str:
-    """A text template (NOTES.txt) as one YAML string: helm template neither prints NOTES nor keeps text whole."""
+    """A text template (NOTES.txt) as one YAML string: helm template prints no NOTES, splits text."""
     if "define" in text or ".Template" in text:
         raise Refused(f"{key}: a text template that defines templates or reads .Template")
     block = f"helm-unittest-raw:{key}"
-    return f'{{{{ define "{block}" }}}}{text}{{{{ end }}}}\n{TEXT_WRAPPER_KEY}: {{{{ include "{block}" . | toJson }}}}\n'
+    include = f'{TEXT_WRAPPER_KEY}: {{{{ include "{block}" . | toJson }}}}'
+    return f'{{{{ define "{block}" }}}}{text}{{{{ end }}}}\n{include}\n'
 
 
 def _chart_yaml(source: Path, request: RenderRequest, top: bool) -> str:

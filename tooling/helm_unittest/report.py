@@ -1,4 +1,4 @@
-"""A report shaped like the plugin's: a header per chart, PASS/FAIL per suite, the failing assertions, totals."""
+"""A report shaped like the plugin's: a chart header, PASS/FAIL per suite, failing assertions, totals."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def summary(totals: Counter[str], elapsed: float) -> str:
             f"Charts:      {line('charts', ('failed', 'passed'))}",
             f"Test Suites: {line('suites', verdicts)}",
             f"Tests:       {line('tests', verdicts)}",
-            f"Snapshot:    {totals['snapshots_failed']} failed, {totals['snapshots_inserted']} new (not stored without -u)",
+            f"Snapshot:    {totals['snapshots_failed']} failed, {totals['snapshots_inserted']} new"
+            " (not stored without -u)",
             f"Time:        {elapsed:.2f}s",
         ]
     )

@@ -303,7 +303,8 @@ def _assert_all(
                 a.params.get("errorMessage") or str(a.params.get("errorPattern", "")).startswith("^")
             ):
                 raise Refused(
-                    "failedTemplate exact message on a template error (the plugin's Helm 3.20 words it differently)"
+                    "failedTemplate exact message on a template error"
+                    " (the plugin's Helm 3.20 words it differently)"
                 )
     outputs, wildcard_keys = _outputs(suite, job, rendered)
     render_ok = rendered.error is None

@@ -1,4 +1,4 @@
-"""Which templates and documents each assertion reads: the plugin's template defaults, documentIndex, documentSelector."""
+"""Which templates and documents each assertion reads: template defaults, documentIndex, documentSelector."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _by_selector(templates: dict[str, list[Any] | None], selector: dict[str, Any
     chosen: dict[str, list[Any]] = {}
     total = 0
     for key, documents in templates.items():
-        matching = []
+        matching: list[Any] = []
         for document in documents or []:
             found = find(document, path)
             if any(wanted is None or go_equal(wanted, value) for value in found):

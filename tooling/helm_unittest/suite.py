@@ -1,4 +1,4 @@
-"""Suite files: load every YAML document of a ``*_test.yaml`` as the plugin does, validate, refuse the unknown.
+"""Suite files: load every YAML document of a ``*_test.yaml`` as the plugin does; refuse the unknown.
 
 A suite the plugin itself rejects (no tests, a test without asserts, a malformed assertion) is *invalid*.
 Anything the plugin knows but this runner does not implement is *refused*: the affected cases are neither
