@@ -300,7 +300,8 @@ def _unknown(data: dict[str, Any], known: frozenset[str], what: str, strict: boo
     if strict and unknown:
         raise InvalidSuite(f"{path}: field {unknown[0]} not found (--strict)")
     special = {"kubernetesProvider": "a fake Kubernetes client", "postRenderer": "a post-renderer"}
-    return [f"{what} {key}" + (f" ({special[key]})" if key in special else "") for key in unknown]
+    separator = "" if what.endswith(".") else " "
+    return [f"{what}{separator}{key}" + (f" ({special[key]})" if key in special else "") for key in unknown]
 
 
 def _section(
