@@ -77,6 +77,13 @@ def _per_value(
     return not problems, [f"DocumentIndex {index}: Path {path}: {p}" for p in problems]
 
 
+def _each_value(
+    context: Context, params: dict[str, Any], check: Callable[[Any], str | None], empty: str
+) -> Outcome:
+    """The plugin's common shape: every value of ``params.path`` in every selected document must pass."""
+    return _per_document(context, lambda doc, i: _per_value(context, params, check, doc, i), empty)
+
+
 def _decoded(actual: Any, params: dict[str, Any]) -> Any:
     if isinstance(actual, str) and params.get("decodeBase64"):
         try:
@@ -104,9 +111,7 @@ def equal(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to equal {dump(expected)!r}, actual {dump(actual)!r}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to compare"
-    )
+    return _each_value(context, params, check, "no manifest found to compare")
 
 
 def compare_order(comparison: str) -> Callable[[dict[str, Any], Context], Outcome]:
@@ -197,9 +202,7 @@ def match_regex(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to match {pattern_text!r}, actual {text!r}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to match"
-    )
+    return _each_value(context, params, check, "no manifest found to match")
 
 
 def match_regex_raw(params: dict[str, Any], context: Context) -> Outcome:
@@ -244,9 +247,7 @@ def contains(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to contain {dump(content)!r}{wanted}, found {found}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to contain"
-    )
+    return _each_value(context, params, check, "no manifest found to contain")
 
 
 def _subset(actual: dict[str, Any], content: dict[str, Any]) -> bool:
@@ -265,9 +266,7 @@ def is_subset(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to contain {dump(content)!r}, actual {dump(actual)!r}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to contain"
-    )
+    return _each_value(context, params, check, "no manifest found to contain")
 
 
 def is_null_or_empty(params: dict[str, Any], context: Context) -> Outcome:
@@ -276,9 +275,7 @@ def is_null_or_empty(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to be null or empty, got {dump(actual)!r}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to check"
-    )
+    return _each_value(context, params, check, "no manifest found to check")
 
 
 def is_type(params: dict[str, Any], context: Context) -> Outcome:
@@ -290,9 +287,7 @@ def is_type(params: dict[str, Any], context: Context) -> Outcome:
             return f"expected{_not(context)} to be of type {wanted}, actual {actual_type}"
         return None
 
-    return _per_document(
-        context, lambda doc, i: _per_value(context, params, check, doc, i), "no manifest found to check"
-    )
+    return _each_value(context, params, check, "no manifest found to check")
 
 
 def _kind_field(field_name: str, label: str) -> Callable[[dict[str, Any], Context], Outcome]:
