@@ -1,0 +1,112 @@
+"""The chart tree the plugin loads: the chart, its subcharts (directories, packaged ``.tgz``), templates.
+
+Template keys are the plugin's: ``<chart>/templates/x.yaml`` and ``<chart>/charts/<sub>/templates/y.yaml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tooling.helm_unittest.yamlcompat import load
+
+
+@dataclass
+class ChartNode:
+    name: str
+    route: str
+    directory: Path
+    metadata: dict[str, Any]
+    templates: list[str]
+    subcharts: list[ChartNode] = field(default_factory=list)
+
+    def walk(self) -> list[ChartNode]:
+        return [self, *(node for sub in self.subcharts for node in sub.walk())]
+
+
+class ChartError(Exception):
+    """A chart that cannot be loaded (no Chart.yaml, a broken package)."""
+
+
+def expand(chart_dir: Path, workspace: Path) -> Path:
+    """A copy of ``chart_dir`` with every packaged subchart unpacked, so templates can be filtered."""
+    target = workspace / "expanded" / chart_dir.name
+    if target.exists():
+        return target
+    shutil.copytree(chart_dir, target, symlinks=False)
+    for package in sorted(target.rglob("charts/*.tgz")):
+        with tarfile.open(package) as archive, tempfile.TemporaryDirectory(dir=workspace) as unpacked:
+            archive.extractall(unpacked, filter="data")
+            for top in Path(unpacked).iterdir():
+                destination = package.parent / top.name
+                if not destination.exists():
+                    shutil.move(str(top), destination)
+        package.unlink()
+    return target
+
+
+def load_tree(directory: Path, route: str | None = None) -> ChartNode:
+    chart_file = directory / "Chart.yaml"
+    if not chart_file.is_file():
+        raise ChartError(f"{directory}: no Chart.yaml")
+    metadata = load(chart_file.read_text()) or {}
+    name = str(metadata.get("name") or directory.name)
+    route = route or name
+    ignore = _ignore_patterns(directory)
+    templates = sorted(
+        path.relative_to(directory).as_posix()
+        for path in (directory / "templates").rglob("*")
+        if path.is_file() and not _ignored(path.relative_to(directory).as_posix(), ignore)
+    )
+    node = ChartNode(name=name, route=route, directory=directory, metadata=metadata, templates=templates)
+    charts_dir = directory / "charts"
+    if charts_dir.is_dir() and not _ignored("charts/", ignore):
+        for sub in sorted(charts_dir.iterdir()):
+            if (sub / "Chart.yaml").is_file():
+                sub_metadata = load((sub / "Chart.yaml").read_text()) or {}
+                sub_name = str(sub_metadata.get("name") or sub.name)
+                node.subcharts.append(load_tree(sub, f"{route}/charts/{sub_name}"))
+    return node
+
+
+def _ignore_patterns(directory: Path) -> list[str]:
+    ignore_file = directory / ".helmignore"
+    if not ignore_file.is_file():
+        return []
+    lines = (line.strip() for line in ignore_file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    parts = relative.rstrip("/").split("/")
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            continue
+        bare = pattern.rstrip("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatchcase(part, bare) for part in parts) or any(
+            fnmatch.fnmatchcase(prefix, bare.lstrip("/")) for prefix in prefixes
+        ):
+            return True
+    return False
+
+
+def template_pattern(name: str) -> str:
+    """The plugin's template-name-to-regex rule (an unanchored search, ``*`` crossing directories)."""
+    pattern = name.replace(".", "\\.").replace("+", "\\+").replace("[", "\\[").replace("]", "\\]")
+    pattern = pattern.replace("**", "[0-9a-zA-Z_\\-/\\.]+").replace("*", "[0-9a-zA-Z_\\-_/\\.]*")
+    for special in "?()|{}^$":
+        pattern = pattern.replace(special, "\\" + special)
+    return pattern
+
+
+def template_file_name(name: str) -> str:
+    """Names without a ``templates/``, ``charts/``, ``crds/`` or ``**`` prefix are under ``templates/``."""
+    if name.startswith(("templates", "charts", "crds", "**")):
+        return name
+    return f"templates/{name}"
