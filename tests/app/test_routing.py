@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from core.config import RoutingMode
-from scripts.localstack import APP_DIR
 from services.routing import bucket, choose_variant
+from tooling.model import APP_DIR
 
 CLIENT_IDS = [f"user-{i}" for i in range(10_000)]
 TOLERANCE_POINTS = 2.0

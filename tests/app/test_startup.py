@@ -10,11 +10,12 @@ import httpx
 import pytest
 
 from core.config import load_settings
-from scripts.localstack import APP_DIR, ServerProcess, app_command, free_port
-from scripts.registry_seed import point_alias, register_version
 from services.routing import bucket
 from tests.app.conftest import StartApp
 from tests.app.support import predict, reload
+from tooling.infra.localstack import ServerProcess, app_command, free_port
+from tooling.infra.registry_seed import point_alias, register_version
+from tooling.model import APP_DIR
 
 pytestmark = pytest.mark.slow
 

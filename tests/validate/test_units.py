@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.platform import REPO_ROOT, Deployment
-from scripts.validate.consistency import check_secret_sealed, image_tag_problem
-from scripts.validate.findings import Finding
-from scripts.validate.gitops import check_sealedsecret_scope, pool_ranges, sealing_scope
-from scripts.validate.render import Manifest
-from scripts.validate.repo import Document, Repository
-from scripts.validate.schemas import SchemaStore, default_locations, location_problem
+from tooling.checks.findings import Finding
+from tooling.checks.rules.images import image_tag_problem
+from tooling.checks.rules.metallb import pool_ranges
+from tooling.checks.rules.sealedsecrets import check_sealedsecret_scope, sealing_scope
+from tooling.checks.rules.secrets import check_secret_sealed
+from tooling.infra.helm import Manifest
+from tooling.infra.repository import Document, Repository
+from tooling.infra.schemas import SchemaStore, default_locations, location_problem
+from tooling.model import REPO_ROOT, Deployment
 
 
 @pytest.mark.parametrize(
@@ -175,7 +177,7 @@ def test_location_templates_are_checked() -> None:
 
 
 def test_validator_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from scripts.validate.__main__ import main
+    from tooling.validate.cli import main
 
     assert main(["--repo", str(tmp_path)]) == 2
     assert "no charts/" in capsys.readouterr().err
@@ -188,7 +190,7 @@ def test_validator_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_every_checkov_skip_is_reviewed() -> None:
-    from scripts.validate.checkov_scan import load_skips
+    from tooling.checks.checkov import load_skips
 
     skips = load_skips()
     assert skips
