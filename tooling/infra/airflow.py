@@ -47,7 +47,7 @@ def _airflow(
     home: AirflowHome, args: Sequence[str], env: Mapping[str, str], log_path: Path, timeout: int
 ) -> int:
     if not AIRFLOW_BIN.exists():
-        raise PipelineStageError(f"{AIRFLOW_BIN} is missing: run `bash scripts/bootstrap.sh airflow`")
+        raise PipelineStageError(f"{AIRFLOW_BIN} is missing: run `bin/bootstrap airflow`")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
