@@ -1,9 +1,9 @@
-# The stable interface. Every target installs what it needs (scripts/bootstrap.sh, from the lock files).
+# The stable interface. Every target installs what it needs (bin/bootstrap, from the lock files).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
-BOOTSTRAP := scripts/bootstrap.sh
+BOOTSTRAP := bin/bootstrap
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .PHONY: help demo test lint validate applications seal repo-url promote bench lock bootstrap clean
@@ -16,13 +16,13 @@ bootstrap: ## install every environment the targets use (venvs, helm)
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
-	$(PY) -m scripts.demo
+	$(PY) -m tooling.demo
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
 	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
 	$(PY) -m pytest
 
-lint: ## ruff (lint + format check) and mypy on scripts/ and the app
+lint: ## ruff (lint + format check) and mypy on tooling/ and the app
 	$(BOOTSTRAP) dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -30,29 +30,29 @@ lint: ## ruff (lint + format check) and mypy on scripts/ and the app
 
 validate: ## render every chart x environment with real Helm and run every check
 	$(BOOTSTRAP) dev checkov helm actionlint
-	$(PY) -m scripts.validate
+	$(PY) -m tooling.validate
 
 applications: ## print the Applications the ApplicationSets generate
 	$(BOOTSTRAP) dev helm
-	@$(PY) -m scripts.applications
+	@$(PY) -m tooling.applications
 
 seal: ## seal a secret: make seal ENV=dev NAMESPACE=fastapi-dev NAME=... (values on stdin)
 	$(BOOTSTRAP) dev
-	$(PY) -m scripts.seal --env "$(ENV)" --namespace "$(NAMESPACE)" --name "$(NAME)" $(SEAL_ARGS)
+	$(PY) -m tooling.seal secret --env "$(ENV)" --namespace "$(NAMESPACE)" --name "$(NAME)" $(SEAL_ARGS)
 
 repo-url: ## point every Argo CD manifest at your fork: make repo-url URL=https://github.com/<org>/<repo>.git
 	apps/set-repo-url.sh "$(URL)"
 
 promote: ## promote a commit of main to prod: make promote [REF=<commit>]
 	$(BOOTSTRAP) dev checkov helm actionlint
-	$(PY) -m scripts.promote $(if $(REF),--candidate $(REF),)
+	$(PY) -m tooling.promote $(if $(REF),--candidate $(REF),)
 
 bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
 	$(BOOTSTRAP) dev wrk
-	$(PY) -m scripts.bench
+	$(PY) -m tooling.bench
 
 lock: ## re-resolve every lock file from its pinned inputs
-	scripts/lock.sh
+	bin/lock
 
 clean: ## remove the environments and local state
 	rm -rf $(VENV) .venv-airflow .venv-checkov .tools .demo

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localstack import ServerProcess, mlflow_server
-from scripts.registry_seed import seed_variants
+from tooling.infra.localstack import ServerProcess, mlflow_server
+from tooling.infra.registry_seed import seed_variants
+from tooling.model import DEFAULT_MODEL_NAME
 
-MODEL_NAME = "best_model"
+MODEL_NAME = DEFAULT_MODEL_NAME
 
 
 @pytest.fixture(scope="session")

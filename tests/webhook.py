@@ -7,7 +7,7 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from scripts.localstack import LOOPBACK
+from tooling.infra.localstack import LOOPBACK
 
 
 class WebhookReceiver:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localstack import ServerProcess, app_server, free_port
 from tests.app.support import TOKEN
+from tooling.infra.localstack import ServerProcess, app_server, free_port
 
 StartApp = Callable[..., AbstractContextManager[ServerProcess]]
 

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from scripts.localstack import LOOPBACK, ServerProcess
+from tooling.infra.localstack import LOOPBACK, ServerProcess
 
 TOKEN = "test-token-" + secrets.token_hex(8)
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]

@@ -8,10 +8,11 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from scripts.localstack import ServerProcess, app_server
 from serving.config import RoutingMode
 from serving.inference.routing import choose_variant
 from tests.app.support import IRIS_ROW, TOKEN, predict, reload
+from tooling.infra.localstack import ServerProcess, app_server
+from tooling.model import DEFAULT_MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -139,12 +140,12 @@ def test_health_probes_and_index(app: ServerProcess) -> None:
 
 def test_models_describes_each_loaded_variant(app: ServerProcess, seeded_versions: dict[str, str]) -> None:
     body = httpx.get(f"{app.url}/models").json()
-    assert body["model_name"] == "best_model"
+    assert body["model_name"] == DEFAULT_MODEL_NAME
     assert body["mode"] == "ab_test"
     for alias, version in seeded_versions.items():
         described = body["variants"][alias]
         assert (described["alias"], described["version"]) == (alias, version)
-        assert described["model_uri"] == f"models:/best_model/{version}"
+        assert described["model_uri"] == f"models:/{DEFAULT_MODEL_NAME}/{version}"
         assert len(described["run_id"]) == 32
         assert described["loaded_at"]
 

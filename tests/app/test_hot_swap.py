@@ -11,8 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.localstack import ServerProcess
-from scripts.registry_seed import point_alias, register_version, seed_variants
 from tests.app.conftest import StartApp
 from tests.app.support import (
     IRIS_ROW,
@@ -24,6 +22,8 @@ from tests.app.support import (
     reload,
     wait_for,
 )
+from tooling.infra.localstack import ServerProcess
+from tooling.infra.registry_seed import point_alias, register_version, seed_variants
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from scripts.localstack import APP_DIR
 from serving.config import RoutingMode
 from serving.inference.routing import bucket, choose_variant
+from tooling.model import APP_DIR
 
 CLIENT_IDS = [f"user-{i}" for i in range(10_000)]
 TOLERANCE_POINTS = 2.0

@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from scripts.localstack import ServerProcess, app_server
 from tests.app.support import TOKEN
+from tooling.infra.localstack import ServerProcess, app_server
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localstack import ServerProcess
-from scripts.registry_seed import point_alias, register_version, seed_variants
 from tests.app.conftest import StartApp
 from tests.app.support import TOKEN, reload, wait_for
 from tests.webhook import WebhookReceiver
+from tooling.infra.localstack import ServerProcess
+from tooling.infra.registry_seed import point_alias, register_version, seed_variants
 
 pytestmark = pytest.mark.slow
 

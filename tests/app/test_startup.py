@@ -9,12 +9,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scripts.localstack import APP_DIR, ServerProcess, app_command, free_port
-from scripts.registry_seed import point_alias, register_version
 from serving.config import load_settings
 from serving.inference.routing import bucket
 from tests.app.conftest import StartApp
 from tests.app.support import predict, reload
+from tooling.infra.localstack import ServerProcess, app_command, free_port
+from tooling.infra.registry_seed import point_alias, register_version
+from tooling.model import APP_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts import bench
-from scripts.benchmarking.report import SECTION_END, SECTION_START
+from tooling.bench import cli as bench
+from tooling.bench.report import SECTION_END, SECTION_START
 
-# No skip without wrk: `make test` installs it (`scripts/bootstrap.sh wrk`), so its absence is a failure.
+# No skip without wrk: `make test` installs it (`bin/bootstrap wrk`), so its absence is a failure.
 pytestmark = pytest.mark.slow
 
 LAST_LINE = re.compile(

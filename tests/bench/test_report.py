@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from scripts.benchmarking.report import (
+from tooling.bench.report import (
     SECTION_END,
     SECTION_START,
     BenchResults,
@@ -23,7 +23,7 @@ from scripts.benchmarking.report import (
     swap_p99_ratio,
     targets,
 )
-from scripts.benchmarking.wrk import LoadResult, WrkOutputError, parse_summary, wrk_command
+from tooling.bench.wrk import LoadResult, WrkOutputError, parse_summary, wrk_command
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:18765/predict
   2 threads and 16 connections

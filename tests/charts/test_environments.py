@@ -1,11 +1,11 @@
-"""Every chart x environment lints strictly and renders as Argo CD will (scripts.platform's layering)."""
+"""Every chart x environment lints strictly and renders as Argo CD will (tooling.model's layering)."""
 
 from __future__ import annotations
 
 import pytest
 
-from scripts.platform import Deployment, deployments
-from scripts.validate.render import lint, parse_manifests, render_text
+from tooling.infra.helm import lint, parse_manifests, render_text
+from tooling.model import Deployment, deployments
 
 DEPLOYMENTS = deployments()
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.localstack import ServerProcess, app_server, free_port, running, venv_bin
-from scripts.platform import ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
-from scripts.validate.render import parse_manifests, render_text
+from tooling.infra.helm import parse_manifests, render_text
+from tooling.infra.localstack import ServerProcess, app_server, free_port, running, venv_bin
+from tooling.model import ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for pod in pods for c in [*pod.get("initContainers", []), *pod["containers"]]]
 
 
-@pytest.mark.skipif(not AIRFLOW_PYTHON.exists(), reason="needs .venv-airflow (scripts/bootstrap.sh airflow)")
+@pytest.mark.skipif(not AIRFLOW_PYTHON.exists(), reason="needs .venv-airflow (bin/bootstrap airflow)")
 def test_airflow_accepts_every_rendered_command_and_setting() -> None:
     rendered_containers = [c for env in ENVIRONMENTS for c in containers(rendered("airflow", env))]
     commands = {tuple(c["args"]) for c in rendered_containers}

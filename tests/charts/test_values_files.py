@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.platform import COMPONENTS, REPO_ROOT
+from tooling.model import COMPONENTS, REPO_ROOT
 
 CHARTS = [REPO_ROOT / "charts" / component for component in COMPONENTS]
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*):(?P<rest>.*)$")

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.platform import KUBE_VERSION, REPO_ROOT
-from scripts.validate.schemas import SchemaStore, default_locations
+from tooling.infra.schemas import SchemaStore, default_locations
+from tooling.model import GITOPS_DIRS, KUBE_VERSION, REPO_ROOT
 
-GITOPS_FOLDERS = ("apps", "applicationsets", "metallb", "sealed-secrets")
+GITOPS_FOLDERS = GITOPS_DIRS
 
 
 @pytest.fixture(scope="session")

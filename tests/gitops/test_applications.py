@@ -1,4 +1,4 @@
-"""The ApplicationSets generate exactly the six Applications scripts/platform.py renders (real Helm)."""
+"""The ApplicationSets generate exactly the six Applications tooling.model renders (real Helm)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.applications import GenerationError, generated_applications
-from scripts.platform import REPO_ROOT, deployments
-from scripts.validate.schemas import SchemaStore
+from tooling.infra.applicationsets import GenerationError, generated_applications
+from tooling.infra.schemas import SchemaStore
+from tooling.model import REPO_ROOT, deployments
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_templates_run_on_the_go_engine_with_sprig(tmp_path: Path) -> None:
 
 def test_cli_prints_six_applications_or_one_line_on_error(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [sys.executable, "-m", "scripts.applications"],
+        [sys.executable, "-m", "tooling.applications"],
         capture_output=True,
         text=True,
         check=False,
@@ -146,7 +146,7 @@ def test_cli_prints_six_applications_or_one_line_on_error(tmp_path: Path) -> Non
 
     root = _copy_with(tmp_path, 'goTemplateOptions: ["missingkey=error"]', "goTemplateOptions: []")
     bad = subprocess.run(
-        [sys.executable, "-m", "scripts.applications", "--repo", str(root)],
+        [sys.executable, "-m", "tooling.applications", "--repo", str(root)],
         capture_output=True,
         text=True,
         check=False,

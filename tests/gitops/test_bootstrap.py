@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from scripts.platform import COMPONENTS, ENVIRONMENTS, REPO_ROOT
-from scripts.validate.schemas import SchemaStore
+from tooling.infra.schemas import SchemaStore
+from tooling.model import COMPONENTS, ENVIRONMENTS, REPO_ROOT
 
 Objects = list[tuple[Path, dict[str, Any]]]
 REPO_URL = "https://github.com/example-org/mlops-gitops-platform.git"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.platform import REPO_ROOT
+from tooling.model import CHARTS, ENVIRONMENTS_DIR, GITOPS_DIRS, REPO_ROOT
 
-COPIED = ("charts", "environments", "apps", "applicationsets", "metallb", "sealed-secrets", ".yamllint.yaml")
+COPIED = (CHARTS, ENVIRONMENTS_DIR, *GITOPS_DIRS, ".yamllint.yaml")
 # What is deployed, not the charts' and the app's own test suites (make validate covers their files).
 IGNORED = shutil.ignore_patterns(
     "tests", "__pycache__", ".pytest_cache", ".mypy_cache", "node_modules", "*.pyc", "logs"
@@ -47,7 +47,7 @@ def commit_all(repo: Path, message: str) -> str:
 
 def promote(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scripts.promote", "--repo", str(repo), "--skip-checkov", *args],
+        [sys.executable, "-m", "tooling.promote", "--repo", str(repo), "--skip-checkov", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from scripts.platform import ENVIRONMENTS, REPO_ROOT
-from scripts.sealing.crypto import Scope, SealingError, label, public_key_from_pem, unseal
-from scripts.sealing.manifest import certificate_path, path_for
-from scripts.sealing.placeholders import CONTRACT
-from scripts.sealing.store import seal_values
+from tooling.model import ENVIRONMENTS, REPO_ROOT
+from tooling.seal.crypto import Scope, SealingError, label, public_key_from_pem, unseal
+from tooling.seal.manifest import certificate_path, path_for
+from tooling.seal.placeholders import CONTRACT
+from tooling.seal.store import seal_values
 
 KUBESEAL_ENCRYPT = REPO_ROOT / ".tools" / "node" / "node_modules" / "@linode" / "kubeseal-encrypt"
 SECRET = "s3cr3t-value-\u00e9=with=equals"
@@ -97,7 +97,7 @@ def test_a_value_unseals_only_where_its_scope_allows(
 @pytest.fixture(scope="module")
 def kubeseal_encrypt() -> Path:
     """The npm package, installed (pinned) by the bootstrap target the first time."""
-    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "bootstrap.sh"), "kubeseal-encrypt"], check=True)
+    subprocess.run(["bash", str(REPO_ROOT / "bin" / "bootstrap"), "kubeseal-encrypt"], check=True)
     return KUBESEAL_ENCRYPT / "dist" / "index.cjs"
 
 
@@ -134,7 +134,7 @@ def _seal_cli(
     repo: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scripts.seal", "--repo", str(repo), *args],
+        [sys.executable, "-m", "tooling.seal", "secret", "--repo", str(repo), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -266,7 +266,7 @@ def test_kubeseal_when_installed_gets_the_secret_on_stdin_only(repo: Path, key: 
         f"#!{sys.executable}\n"
         "import base64, json, sys, yaml\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "from scripts.sealing.crypto import Scope, label, public_key_from_pem, seal\n"
+        "from tooling.seal.crypto import Scope, label, public_key_from_pem, seal\n"
         "args = sys.argv[1:]\n"
         "secret = json.load(sys.stdin)\n"
         f"open({str(repo / 'calls.json')!r}, 'w').write(json.dumps({{'argv': args, 'stdin': secret}}))\n"

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from scripts.demo_pipeline import AirflowHome, prepare_airflow_home
-from scripts.localstack import ServerProcess, app_server
-from scripts.registry_seed import seed_variants
 from tests.pipeline.support import (
     OTHER_TOKEN,
     RELOAD_TOKEN,
@@ -20,6 +17,9 @@ from tests.pipeline.support import (
     unique_model_name,
 )
 from tests.webhook import WebhookReceiver
+from tooling.infra.airflow import AirflowHome, prepare_airflow_home
+from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.registry_seed import seed_variants
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 
-from scripts.localstack import ServerProcess
+from tooling.infra.localstack import ServerProcess
 
 RELOAD_TOKEN = "pipeline-test-token"
 OTHER_TOKEN = "another-replicas-token"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scripts.demo_pipeline import AIRFLOW_BIN, DAG_ID, DAGS_FOLDER, AirflowHome
+from tooling.infra.airflow import AIRFLOW_BIN, DAG_ID, DAGS_FOLDER, AirflowHome
 
 DESCRIBE_DAG = """
 import json, sys

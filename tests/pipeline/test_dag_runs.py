@@ -12,7 +12,9 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from scripts.demo_pipeline import (
+from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool
+from tests.webhook import WebhookReceiver
+from tooling.infra.airflow import (
     AirflowHome,
     PipelineStageError,
     dag_environment,
@@ -20,8 +22,6 @@ from scripts.demo_pipeline import (
     run_pipeline_stage,
     served_versions,
 )
-from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool
-from tests.webhook import WebhookReceiver
 
 # Migration starts first, in the background, so it overlaps the servers' start-up.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_migration")]

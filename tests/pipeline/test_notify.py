@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from mlpipeline.notify import SlackNotifier
-from scripts.localstack import LOOPBACK, free_port
 from tests.webhook import WebhookReceiver
+from tooling.infra.localstack import LOOPBACK, free_port
 
 
 def test_a_message_is_posted(fresh_slack: WebhookReceiver) -> None:

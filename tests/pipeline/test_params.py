@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mlpipeline.params import ParameterError, PipelineParams, resolve_params
+from tooling.model import DEFAULT_MODEL_NAME
 
-REQUIRED = {"model_name": "best_model", "mlflow_alias": "B"}
+REQUIRED = {"model_name": DEFAULT_MODEL_NAME, "mlflow_alias": "B"}
 
 
 def resolve(**variables: str) -> tuple[PipelineParams, list[str]]:
@@ -17,7 +18,7 @@ def resolve(**variables: str) -> tuple[PipelineParams, list[str]]:
 
 def test_unset_optionals_take_their_defaults_silently() -> None:
     params, warnings = resolve()
-    assert params == PipelineParams("best_model", "B", c=1.0, max_iter=200, accuracy_threshold=0.9)
+    assert params == PipelineParams(DEFAULT_MODEL_NAME, "B", c=1.0, max_iter=200, accuracy_threshold=0.9)
     assert warnings == []
 
 

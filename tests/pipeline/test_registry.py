@@ -7,8 +7,8 @@ from mlflow import MlflowClient
 
 from mlpipeline import registry
 from mlpipeline.training import TrainingResult, train_and_log
-from scripts.localstack import ServerProcess
 from tests.pipeline.support import unique_model_name
+from tooling.infra.localstack import ServerProcess
 
 pytestmark = pytest.mark.slow
 

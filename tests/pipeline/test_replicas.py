@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mlpipeline.replicas import DiscoveryError, Resolver, discover, reload_all, resolve_ipv4, verify_all
-from scripts.localstack import LOOPBACK, free_port
 from tests.pipeline.support import RELOAD_TOKEN, ServingPool
+from tooling.infra.localstack import LOOPBACK, free_port
 
 
 def fake_dns(records: dict[str, list[str]]) -> Resolver:

@@ -8,10 +8,10 @@ import pytest
 
 from mlpipeline import registry, replicas, steps
 from mlpipeline.notify import SlackNotifier
-from scripts.demo_pipeline import served_versions
-from scripts.localstack import LOOPBACK, free_port
 from tests.pipeline.support import RELOAD_TOKEN, ServingPool
 from tests.webhook import WebhookReceiver
+from tooling.infra.airflow import served_versions
+from tooling.infra.localstack import LOOPBACK, free_port
 
 
 def runtime_for(pool: ServingPool, urls: list[str], slack: WebhookReceiver) -> steps.Runtime:

@@ -28,19 +28,13 @@ from typing import Any
 
 import yaml
 
+from tooling.model import CHARTS, ENVIRONMENTS_DIR, GITOPS_DIRS
+
 REPO = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).resolve().parent / "mutations"
-COPIED = (
-    "charts",
-    "environments",
-    "apps",
-    "applicationsets",
-    "metallb",
-    "sealed-secrets",
-    ".github",
-    ".yamllint.yaml",
-)
-"""What the validator reads; the rest of the repository stays behind."""
+COPIED = (CHARTS, ENVIRONMENTS_DIR, *GITOPS_DIRS, ".github", ".yamllint.yaml", "tooling")
+"""What the validator reads, and the validator itself (a copy judges its own app settings); the rest of
+the repository stays behind."""
 FAMILY = {"helm-lint": "helm", "schema": "schema", "schema-missing": "schema", "yaml-parse": "schema"}
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.platform import REPO_ROOT, Deployment, mlflow_service_url
-from scripts.validate.render import HelmError, render_manifests, render_text
+from tooling.infra.helm import HelmError, render_manifests, render_text
+from tooling.model import REPO_ROOT, Deployment, mlflow_service_url
 
 
 def test_prod_render_uses_the_release_name_and_the_prod_value_layer() -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from scripts.platform import REPO_ROOT, Deployment
-from scripts.validate.consistency import check_secret_sealed, image_tag_problem
-from scripts.validate.findings import Finding
-from scripts.validate.gitops import check_sealedsecret_scope, pool_ranges, sealing_scope
-from scripts.validate.render import Manifest
-from scripts.validate.repo import Document, Repository
-from scripts.validate.schemas import SchemaStore, default_locations, location_problem
+from tooling.checks.findings import Finding
+from tooling.checks.rules.images import image_tag_problem
+from tooling.checks.rules.metallb import pool_ranges
+from tooling.checks.rules.sealedsecrets import check_sealedsecret_scope, sealing_scope
+from tooling.checks.rules.secrets import check_secret_sealed
+from tooling.infra.helm import Manifest, render_key
+from tooling.infra.helmignore import is_ignored, parse
+from tooling.infra.repository import Document, Repository
+from tooling.infra.schemas import SchemaStore, default_locations, location_problem
+from tooling.model import REPO_ROOT, Deployment
 
 
 @pytest.mark.parametrize(
@@ -175,7 +179,7 @@ def test_location_templates_are_checked() -> None:
 
 
 def test_validator_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from scripts.validate.__main__ import main
+    from tooling.validate.cli import main
 
     assert main(["--repo", str(tmp_path)]) == 2
     assert "no charts/" in capsys.readouterr().err
@@ -188,7 +192,7 @@ def test_validator_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_every_checkov_skip_is_reviewed() -> None:
-    from scripts.validate.checkov_scan import load_skips
+    from tooling.checks.checkov import load_skips
 
     skips = load_skips()
     assert skips
@@ -196,3 +200,33 @@ def test_every_checkov_skip_is_reviewed() -> None:
         assert re.fullmatch(r"CKV2?_K8S_\d+", skip.id), skip.id
         assert len(skip.reason.split()) >= 8, f"{skip.id}: give the reason, not a label"
     assert len({skip.id for skip in skips}) == len(skips)
+
+
+def test_the_render_key_hashes_only_what_helm_reads(tmp_path: Path) -> None:
+    """The fastapi chart's .helmignore leaves out app/ and tests/: editing them must not re-render."""
+    shutil.copytree(REPO_ROOT / "charts" / "fastapi", tmp_path / "charts" / "fastapi")
+    shutil.copytree(REPO_ROOT / "environments", tmp_path / "environments")
+    deployment = Deployment("fastapi", "dev", tmp_path)
+    before = render_key(deployment)
+    (deployment.chart_dir / "app" / "extra.py").write_text("CHANGED = True\n")
+    (deployment.chart_dir / "tests" / "extra_test.yaml").write_text("suite: x\n")
+    assert render_key(deployment) == before
+    (deployment.chart_dir / "templates" / "extra.yaml").write_text("# a template helm reads\n")
+    assert render_key(deployment) != before
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "is_dir", "ignored"),
+    [
+        ("dags/\n", "dags", True, True),
+        ("dags/\n", "dags", False, False),  # a trailing '/' matches folders only
+        ("*.tmp\n", "templates/x.tmp", False, True),  # no '/': the base name, at any depth
+        ("templates/*.yaml\n", "templates/a.yaml", False, True),
+        ("templates/*.yaml\n", "templates/sub/a.yaml", False, False),  # '*' never crosses '/'
+        ("/values.yaml\n", "values.yaml", False, True),
+        ("", "templates/.hidden", False, True),  # Helm's default: dotfiles in templates/
+        ("# a comment\n", "Chart.yaml", False, False),
+    ],
+)
+def test_helmignore_matches_as_helm_does(patterns: str, path: str, is_dir: bool, ignored: bool) -> None:
+    assert is_ignored(parse(patterns), path, is_dir) is ignored

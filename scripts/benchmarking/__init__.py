@@ -1,1 +1,0 @@
-"""The pieces of ``make bench``: the wrk driver and its Lua script, the floor app, the report."""

@@ -1,4 +1,0 @@
-"""``make validate``: render every chart x environment with real Helm and check the whole repository.
-
-Findings are printed one per line as ``file: object: rule-id: reason``; see ``python -m scripts.validate -h``.
-"""

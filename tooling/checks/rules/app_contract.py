@@ -1,0 +1,136 @@
+"""The app contract: the fastapi chart sets exactly the variables the serving app reads, to values it takes.
+
+The app's own ``Settings`` model judges (field names, upper-cased, as pydantic-settings reads them), so "legal
+for the app" means exactly what the app accepts at start-up. It is imported normally (``tooling`` puts the
+app's folder on ``sys.path``); this module is the one place that names it. A checkout whose settings module
+differs from the imported one (another commit, a mutated copy) is reported, never judged with the wrong model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tooling.checks.findings import Finding
+from tooling.checks.rules.base import Rule, configmaps, manifest_finding, rendered_kind
+from tooling.infra.helm import Manifest
+from tooling.infra.k8s import container_env, dig, mapping, sequence
+from tooling.infra.repository import AppSettings, Repository
+from tooling.model import REPO_ROOT
+
+APP_PORT = 8000
+SOURCE_RULE = "app-settings-source"
+
+
+def imported_settings() -> tuple[type[BaseModel], Path]:
+    """The app's settings model as the app itself imports it, and the file it came from."""
+    from serving.config import Settings
+
+    return Settings, Path(inspect.getfile(Settings)).resolve()
+
+
+def load(repo: Repository) -> list[Finding]:
+    """Set ``repo.app_settings`` from the app's model; a model that cannot be used is a finding."""
+    try:
+        model, imported = imported_settings()
+    except Exception as error:  # the app's module: any import-time error is theirs to see, in one line
+        return [Finding("(app settings)", "Settings", "app-settings", f"cannot import: {error!r}")]
+    source = imported.relative_to(REPO_ROOT) if imported.is_relative_to(REPO_ROOT) else imported
+    validated = repo.root / source
+    if not validated.is_file():
+        return []
+    if validated.resolve() != imported and validated.read_bytes() != imported.read_bytes():
+        reason = (
+            f"{validated} differs from the settings this validator imports ({imported}): run the "
+            "checkout's own validator (python -m tooling.validate from it) to check its app contract"
+        )
+        return [Finding(str(source), "Settings", SOURCE_RULE, reason)]
+    repo.app_settings = AppSettings(
+        str(source), tuple(name.upper() for name in model.model_fields), _judge(model)
+    )
+    return []
+
+
+def _judge(model: type[BaseModel]) -> Any:
+    def problems(env: dict[str, str]) -> list[str]:
+        try:
+            # model_validate skips pydantic-settings' sources: only these values are judged, not os.environ.
+            model.model_validate({name.lower(): value for name, value in env.items()})
+        except ValidationError as error:
+            return [_describe(entry) for entry in error.errors() if entry["type"] != "missing"]
+        return []
+
+    return problems
+
+
+def _describe(entry: Any) -> str:
+    variable = str(entry["loc"][0]).upper() if entry["loc"] else "settings"
+    return f"{variable}: the app rejects this value: {entry['msg']}"
+
+
+def check_app_settings(repo: Repository) -> Iterator[Finding]:
+    settings = repo.app_settings
+    if settings is None:
+        return
+    for deployment, manifest, container, env in _app_containers(repo):
+        where = f"container {container.get('name')}"
+        for missing in sorted(set(settings.fields) - set(env)):
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "app-settings",
+                f"{where} does not set {missing}, which the app reads ({settings.source})",
+            )
+        for unused in sorted(set(env) - set(settings.fields)):
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "app-settings",
+                f"{where} sets {unused}, which the app never reads ({settings.source})",
+            )
+
+
+def check_app_values(repo: Repository) -> Iterator[Finding]:
+    settings = repo.app_settings
+    if settings is None:
+        return
+    for deployment, manifest, _container, env in _app_containers(repo):
+        known = {name: value for name, value in env.items() if value is not None and name in settings.fields}
+        for problem in settings.problems(known):
+            yield manifest_finding(manifest, deployment.namespace, "app-values", problem)
+
+
+def _app_containers(
+    repo: Repository,
+) -> Iterator[tuple[Any, Manifest, dict[str, Any], dict[str, str | None]]]:
+    """The serving app's container in each fastapi Deployment: the one listening on the app's port."""
+    for deployment, manifest in rendered_kind(repo, "Deployment"):
+        if deployment.component != "fastapi":
+            continue
+        known_configmaps = configmaps(repo.rendered[deployment])
+        main = [mapping(c) for c in sequence(dig(manifest.obj, "spec", "template", "spec", "containers"))]
+        app = [
+            c
+            for c in main
+            if any(mapping(p).get("containerPort") == APP_PORT for p in sequence(c.get("ports")))
+        ]
+        for container in app or main[:1]:
+            yield deployment, manifest, container, container_env(container, known_configmaps)
+
+
+RULES = (
+    Rule(
+        "app-settings",
+        "the fastapi chart sets exactly the variables the app's Settings reads",
+        check_app_settings,
+    ),
+    Rule(
+        "app-values",
+        "the chart's values for the app (mode, percents, alias, ...) are ones the app accepts",
+        check_app_values,
+    ),
+)

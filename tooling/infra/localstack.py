@@ -1,0 +1,161 @@
+"""Run the platform's real servers on loopback: an MLflow server and serving-app processes.
+
+Used by ``make demo``, the test suites and ``make bench``. Every process is started in its own session
+and stopped (process group, TERM then KILL) when its context exits, including on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tooling.model import APP_DIR
+
+LOOPBACK = "127.0.0.1"
+
+ROUTING_MODES: dict[str, dict[str, str]] = {
+    "blue_green": {"ALIAS_SELECTION_MODE": "blue_green", "DEFAULT_ALIAS": "B"},
+    "ab_test": {"ALIAS_SELECTION_MODE": "ab_test", "AB_SPLIT_PERCENT": "90", "DEFAULT_ALIAS": "A"},
+    "canary": {"ALIAS_SELECTION_MODE": "canary", "CANARY_PERCENT": "10", "DEFAULT_ALIAS": "A"},
+}
+"""The app's three routing modes with the seed's settings (blue-green serves DEFAULT_ALIAS=B to everyone)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def venv_bin(name: str) -> str:
+    """A console script installed beside the running interpreter (the project's venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except (ProcessLookupError, PermissionError):
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
+
+
+def _wait_until_up(server: ServerProcess, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with code {server.process.returncode} during start-up:\n"
+                + server.log_tail()
+            )
+        try:
+            if httpx.get(server.url + path, timeout=2.0).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{server.name} did not answer {path} within {timeout:.0f}s:\n{server.log_tail()}")
+
+
+@contextmanager
+def running(
+    name: str,
+    command: list[str],
+    *,
+    port: int,
+    ready_path: str,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 90.0,
+) -> Iterator[ServerProcess]:
+    """Start ``command`` (which must listen on ``port``), wait for ``ready_path``, stop it on exit."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = ServerProcess(name, f"http://{LOOPBACK}:{port}", process, log_path)
+    try:
+        _wait_until_up(server, ready_path, timeout)
+        yield server
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[ServerProcess]:
+    """A real ``mlflow server``: SQLite backend store and local artifacts under ``workdir``, 1 worker."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        venv_bin("mlflow"), "server",
+        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination", str(workdir / "artifacts"),
+        "--host", LOOPBACK, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with running(
+        "mlflow", command, port=port, ready_path="/health", log_path=workdir / "mlflow-server.log", env=env
+    ) as server:
+        yield server
+
+
+def app_command(port: int) -> list[str]:
+    """The image's start command (``uvicorn main:app`` from the app folder), bound to loopback."""
+    return [venv_bin("uvicorn"), "main:app", "--host", LOOPBACK, "--port", str(port), "--no-access-log"]
+
+
+@contextmanager
+def app_server(
+    env: Mapping[str, str], log_path: Path, port: int | None = None, timeout: float = 90.0
+) -> Iterator[ServerProcess]:
+    """The serving app as a real process, started exactly as its image starts it."""
+    port = port or free_port()
+    app_env = {"LOG_FILE": "", "REGISTRY_POLL_SECONDS": "0", **env}
+    with running(
+        "serving app",
+        app_command(port),
+        port=port,
+        ready_path="/livez",
+        log_path=log_path,
+        env=app_env,
+        cwd=APP_DIR,
+        timeout=timeout,
+    ) as server:
+        yield server

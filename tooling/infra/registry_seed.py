@@ -1,0 +1,55 @@
+"""Put trained iris models into a registry: new versions of a registered model, aliases moved onto them.
+
+Training and the registry calls are the pipeline's own code (``mlpipeline.training``, ``mlpipeline.registry``
+in ``charts/airflow/dags``), so the demo and the tests serve exactly what the DAG produces, registered the
+way the DAG registers it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mlflow.entities.model_registry import ModelVersion
+
+from mlpipeline import registry
+from mlpipeline.training import train_and_log
+from tooling.model import DEFAULT_MODEL_NAME
+
+# The run links mlflow prints after every training run are noise here.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+READY_POLL_SECONDS = 0.2
+
+
+def register_version(
+    tracking_uri: str, model_name: str, *, c: float = 1.0, max_iter: int = 200, timeout: float = 60.0
+) -> ModelVersion:
+    """Train, log and register one model version; return it once the registry says READY."""
+    trained = train_and_log(tracking_uri, c=c, max_iter=max_iter)
+    version = registry.register(
+        tracking_uri,
+        model_name,
+        model_uri=trained.model_uri,
+        run_id=trained.run_id,
+        model_id=trained.model_id,
+    )
+    deadline = time.monotonic() + timeout
+    while not registry.is_ready(tracking_uri, model_name, version):
+        if time.monotonic() > deadline:
+            raise registry.RegistryError(f"{model_name} v{version} is not READY after {timeout:g} s")
+        time.sleep(READY_POLL_SECONDS)
+    return registry.client(tracking_uri).get_model_version(model_name, version)
+
+
+def point_alias(tracking_uri: str, model_name: str, alias: str, version: str) -> None:
+    registry.move_alias(tracking_uri, model_name, alias, version)
+
+
+def seed_variants(tracking_uri: str, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, str]:
+    """Two versions (different regularisation), alias A on the first, B on the second."""
+    versions = {}
+    for alias, c in (("A", 1.0), ("B", 0.5)):
+        version = register_version(tracking_uri, model_name, c=c)
+        point_alias(tracking_uri, model_name, alias, version.version)
+        versions[alias] = version.version
+    return versions

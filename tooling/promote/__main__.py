@@ -1,0 +1,7 @@
+"""``python -m tooling.promote``: see ``tooling.promote.cli``."""
+
+import sys
+
+from tooling.promote.cli import main
+
+sys.exit(main())
