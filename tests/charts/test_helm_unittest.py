@@ -4,20 +4,19 @@ through bin/helm-unittest's runner."""
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import pytest
 
-from tooling.helm_unittest.render import helm_binary
 from tooling.helm_unittest.runner import CaseResult, Options, run_chart
+from tooling.infra.helm import helm_binary
+from tooling.model import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ("fastapi", "mlflow", "airflow")
 
 
 @cache
 def results() -> dict[str, CaseResult]:
-    helm = helm_binary(REPO_ROOT)
+    helm = helm_binary()
     found: dict[str, CaseResult] = {}
     for chart in CHARTS:
         run = run_chart(REPO_ROOT / "charts" / chart, helm, Options())

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tooling.helm_unittest.render import helm_binary
 from tooling.helm_unittest.runner import CaseResult, Options, run_chart
 from tooling.helm_unittest.suite import _meets_minimum
 from tooling.helm_unittest.yamlcompat import load_all
+from tooling.infra.helm import helm_binary
+from tooling.model import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS = REPO_ROOT.parent / "shared" / "helm-unittest-conformance" / "v3"
 SUITE_GLOBS = ("tests/**/*_test.yaml", "tests_failed/**/*_test.yaml")
 # Charts the plugin's own runner tests start from; the library chart is exercised through the chart using it.
@@ -74,7 +74,7 @@ def _found_by_chart_name(suite_file: Path) -> bool:
 @cache
 def corpus_results() -> tuple[Counter[str], list[str], list[str], Counter[str]]:
     """Counts, false passes, false fails and refusals by feature over the whole corpus."""
-    helm = helm_binary(REPO_ROOT)
+    helm = helm_binary()
     results: list[CaseResult] = []
     for chart in chart_dirs():
         results += run_chart(chart, helm, Options(test_files=SUITE_GLOBS)).results

@@ -10,10 +10,10 @@ import yaml
 
 from tooling.helm_unittest.cli import main
 from tooling.helm_unittest.paths import PathSyntaxRefused, build_set_value, find
-from tooling.helm_unittest.render import helm_binary
 from tooling.helm_unittest.runner import CaseResult, Options, run_chart
+from tooling.infra.helm import helm_binary
+from tooling.model import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FASTAPI = REPO_ROOT / "charts" / "fastapi"
 MLFLOW_URI = {"env.MLFLOW_TRACKING_URI": "http://mlflow-dev-service.mlflow-dev.svc.cluster.local:5000"}
 
@@ -27,7 +27,7 @@ def run_suite(tmp_path: Path, suite: dict[str, Any] | str) -> list[CaseResult]:
     (chart / "tests").mkdir()
     text = suite if isinstance(suite, str) else yaml.safe_dump(suite)
     (chart / "tests" / "x_test.yaml").write_text(text)
-    return run_chart(chart, helm_binary(REPO_ROOT), Options()).results
+    return run_chart(chart, helm_binary(), Options()).results
 
 
 def one_case(*asserts: dict[str, Any], templates: tuple[str, ...] = ("deployment.yaml",)) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def test_a_failing_template_nobody_selected_does_not_fail_a_case(tmp_path: Path)
     results = run_suite(tmp_path, suite)
     assert results[0].verdict == "pass"
     (chart / "templates" / "broken.yaml").write_text('{{ fail "boom" }}\n')
-    assert run_chart(chart, helm_binary(REPO_ROOT), Options()).results[0].verdict == "pass"
+    assert run_chart(chart, helm_binary(), Options()).results[0].verdict == "pass"
 
 
 def test_several_suites_in_one_file_and_the_default_release_name(tmp_path: Path) -> None:

@@ -7,11 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from tooling.helm_unittest.render import helm_binary
 from tooling.helm_unittest.report import write_report
 from tooling.helm_unittest.runner import DEFAULT_TEST_FILES, Options, run_chart
+from tooling.infra.helm import HelmError, helm_binary
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Plugin flags this runner does not implement: refused by name rather than ignored.
 REFUSED_FLAGS = {
     "--color": "colour control",
@@ -71,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         skip_schema_validation=parsed.skip_schema_validation,
     )
     start = time.monotonic()
-    helm = helm_binary(REPO_ROOT)
+    try:
+        helm = helm_binary()
+    except HelmError as error:
+        print(f"helm-unittest: {error}", file=sys.stderr)
+        return 1
     runs = []
     for chart in parsed.charts:
         run = run_chart(chart, helm, options)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -68,16 +67,6 @@ class Rendered:
     exec_error: str | None = None
     order_uncertain: set[str] = field(default_factory=set)
     wrapped: set[str] = field(default_factory=set)
-
-
-def helm_binary(repo_root: Path) -> str:
-    local = repo_root / ".tools" / "bin" / "helm"
-    if local.is_file():
-        return str(local)
-    found = shutil.which("helm")
-    if not found:
-        raise RuntimeError("helm not found: expected .tools/bin/helm or helm on PATH")
-    return found
 
 
 def select_templates(
