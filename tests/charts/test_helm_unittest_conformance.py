@@ -18,9 +18,9 @@ from tooling.helm_unittest.runner import CaseResult, Options, run_chart
 from tooling.helm_unittest.suite import _meets_minimum
 from tooling.helm_unittest.yamlcompat import load_all
 from tooling.infra.helm import helm_binary
-from tooling.model import REPO_ROOT
+from tooling.model import shared_dir
 
-CORPUS = REPO_ROOT.parent / "shared" / "helm-unittest-conformance" / "v3"
+CORPUS = shared_dir() / "helm-unittest-conformance" / "v3"
 SUITE_GLOBS = ("tests/**/*_test.yaml", "tests_failed/**/*_test.yaml")
 # Charts the plugin's own runner tests start from; the library chart is exercised through the chart using it.
 NESTED_CHARTS = ("library-chart/tests/chart",)

@@ -31,6 +31,7 @@ from tooling.model.paths import (
     SEALED_SECRETS_DIR,
     TOOLS_DIR,
     crd_schemas_dir,
+    shared_dir,
 )
 
 __all__ = [
@@ -59,4 +60,5 @@ __all__ = [
     "mlflow_service_url",
     "namespace",
     "namespaces",
+    "shared_dir",
 ]

@@ -29,6 +29,11 @@ REQUIREMENTS_DIR = REPO_ROOT / "requirements"
 DOCS_DIR = REPO_ROOT / "docs"
 
 
+def shared_dir(repo: Path = REPO_ROOT) -> Path:
+    """Material that lives beside a checkout, not in it: CRD schemas, the helm-unittest conformance corpus."""
+    return repo.parent / "shared"
+
+
 def crd_schemas_dir(repo: Path) -> Path:
     """CRD schemas beside a checkout (kubeconform's ``{group}/{kind}_{version}.json`` layout)."""
-    return repo.parent / "shared" / "crd-schemas"
+    return shared_dir(repo) / "crd-schemas"
