@@ -20,7 +20,7 @@ from tooling.helm_unittest.yamlcompat import load_all
 from tooling.infra.helm import helm_binary
 from tooling.model import shared_dir
 
-CORPUS = shared_dir() / "helm-unittest-conformance" / "v3"
+CORPUS = (shared_dir() / "helm-unittest-conformance" / "v3").resolve()  # suite paths come back resolved
 SUITE_GLOBS = ("tests/**/*_test.yaml", "tests_failed/**/*_test.yaml")
 # Charts the plugin's own runner tests start from; the library chart is exercised through the chart using it.
 NESTED_CHARTS = ("library-chart/tests/chart",)
