@@ -12,7 +12,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk shellcheck
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
@@ -23,11 +23,14 @@ test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to 
 	bin/helm-unittest charts/fastapi charts/mlflow charts/airflow
 	$(PY) -m pytest
 
-lint: ## ruff (lint + format check) and mypy on tooling/ and the app
-	$(BOOTSTRAP) dev
+SHELL_SCRIPTS := .ci/run apps/set-repo-url.sh bin/bootstrap bin/helm-unittest bin/lock
+
+lint: ## ruff (lint + format check), mypy on tooling/, the app and the DAGs, shellcheck on the shell scripts
+	$(BOOTSTRAP) dev shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	shellcheck $(SHELL_SCRIPTS)
 
 validate: ## render every chart x environment with real Helm and run every check
 	$(BOOTSTRAP) dev checkov helm actionlint
