@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tooling.helm_unittest.yamlcompat import load
+from tooling.infra.archives import extract
 
 
 @dataclass
@@ -41,7 +42,7 @@ def expand(chart_dir: Path, workspace: Path) -> Path:
     shutil.copytree(chart_dir, target, symlinks=False)
     for package in sorted(target.rglob("charts/*.tgz")):
         with tarfile.open(package) as archive, tempfile.TemporaryDirectory(dir=workspace) as unpacked:
-            archive.extractall(unpacked, filter="data")
+            extract(archive, Path(unpacked))
             for top in Path(unpacked).iterdir():
                 destination = package.parent / top.name
                 if not destination.exists():

@@ -6,6 +6,7 @@ import copy
 import glob
 import posixpath
 import re
+import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def run_chart(chart_dir: Path, helm: str, options: Options, workspace: Path | No
         try:
             tree = load_tree(chart_dir)
             expanded_tree = load_tree(expand(chart_dir, base), tree.name)
-        except (ChartError, OSError) as error:
+        except (ChartError, OSError, tarfile.TarError) as error:
             return ChartRun(chart_dir, chart_dir.name, [], error=one_line(str(error)))
         renderer = Renderer(helm, expanded_tree, base)
         suites, results = _discover(chart_dir, tree, options)

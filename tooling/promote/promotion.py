@@ -30,6 +30,7 @@ import yaml
 
 from tooling.checks.engine import CHECKS, validate
 from tooling.infra.applicationsets import GenerationError, generated_applications
+from tooling.infra.archives import extract
 from tooling.infra.helm import HelmError, helm_binary, render_manifests
 from tooling.infra.proc import last_line
 from tooling.infra.schemas import default_locations
@@ -79,7 +80,10 @@ class Git:
         """The commit's files in ``target``, without a worktree or any change to the repository."""
         archive = self.run("archive", "--format=tar", commit)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
+            try:
+                extract(tar, target)
+            except tarfile.TarError as error:  # a member escaping the target (either filter)
+                raise PromotionRefused(f"commit {commit[:12]} cannot be unpacked safely: {error}") from None
         return target
 
 
