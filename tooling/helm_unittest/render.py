@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,8 +154,8 @@ class Renderer:
         with self._lock:
             if self._builtin_api_versions is not None:
                 return self._builtin_api_versions
-        probe = self.workspace / "api-versions-probe"
-        (probe / "templates").mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix="api-versions-probe-", dir=self.workspace))  # threads race here
+        (probe / "templates").mkdir()
         (probe / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
         (probe / "templates" / "probe.yaml").write_text(
             "versions: {{ .Capabilities.APIVersions | toJson }}\n"
@@ -173,11 +174,11 @@ class Renderer:
         key = (request.selected, request.chart_version, request.chart_app_version)
         with self._lock:
             known = self._copies.get(key)
-            number = len(self._copies)
-        wrapped: set[str] = set()
-        target = self.workspace / f"chart-{number}-{os.getpid()}-{threading.get_ident()}"
         if known is not None:
             return known, self._wrapped_keys(request.selected)
+        wrapped: set[str] = set()
+        # A folder of its own: two threads may build the same selection at once (both missed the cache).
+        target = Path(tempfile.mkdtemp(prefix="chart-", dir=self.workspace))
         self._copy_node(self.tree, target, request, wrapped, top=True)
         with self._lock:
             self._copies[key] = target
@@ -217,8 +218,11 @@ class Renderer:
 
     def _render(self, request: RenderRequest) -> Rendered:
         chart_dir, wrapped = self._chart_copy(request)
-        values_file = self.workspace / f"values-{abs(hash(request))}.json"
-        values_file.write_text(request.values_json)
+        # A file of its own per render: under one shared name, one thread truncated what another helm read.
+        descriptor, name_of_values = tempfile.mkstemp(prefix="values-", suffix=".json", dir=self.workspace)
+        with os.fdopen(descriptor, "w") as values:
+            values.write(request.values_json)
+        values_file = Path(name_of_values)
         name = request.release_name or RELEASE_PLACEHOLDER
         args = [
             self.helm,
