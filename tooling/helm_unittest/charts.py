@@ -5,7 +5,6 @@ Template keys are the plugin's: ``<chart>/templates/x.yaml`` and ``<chart>/chart
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import tarfile
 import tempfile
@@ -15,6 +14,7 @@ from typing import Any
 
 from tooling.helm_unittest.yamlcompat import load
 from tooling.infra.archives import extract
+from tooling.infra.helmignore import chart_files, chart_patterns, is_ignored
 
 
 @dataclass
@@ -58,43 +58,17 @@ def load_tree(directory: Path, route: str | None = None) -> ChartNode:
     metadata = load(chart_file.read_text()) or {}
     name = str(metadata.get("name") or directory.name)
     route = route or name
-    ignore = _ignore_patterns(directory)
-    templates = sorted(
-        path.relative_to(directory).as_posix()
-        for path in (directory / "templates").rglob("*")
-        if path.is_file() and not _ignored(path.relative_to(directory).as_posix(), ignore)
-    )
+    loaded = (path.relative_to(directory) for path in chart_files(directory))
+    templates = sorted(path.as_posix() for path in loaded if path.parts[0] == "templates")
     node = ChartNode(name=name, route=route, directory=directory, metadata=metadata, templates=templates)
     charts_dir = directory / "charts"
-    if charts_dir.is_dir() and not _ignored("charts/", ignore):
+    if charts_dir.is_dir() and not is_ignored(chart_patterns(directory), "charts", is_dir=True):
         for sub in sorted(charts_dir.iterdir()):
             if (sub / "Chart.yaml").is_file():
                 sub_metadata = load((sub / "Chart.yaml").read_text()) or {}
                 sub_name = str(sub_metadata.get("name") or sub.name)
                 node.subcharts.append(load_tree(sub, f"{route}/charts/{sub_name}"))
     return node
-
-
-def _ignore_patterns(directory: Path) -> list[str]:
-    ignore_file = directory / ".helmignore"
-    if not ignore_file.is_file():
-        return []
-    lines = (line.strip() for line in ignore_file.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def _ignored(relative: str, patterns: list[str]) -> bool:
-    parts = relative.rstrip("/").split("/")
-    for pattern in patterns:
-        if pattern.startswith("!"):
-            continue
-        bare = pattern.rstrip("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(fnmatch.fnmatchcase(part, bare) for part in parts) or any(
-            fnmatch.fnmatchcase(prefix, bare.lstrip("/")) for prefix in prefixes
-        ):
-            return True
-    return False
 
 
 def template_pattern(name: str) -> str:

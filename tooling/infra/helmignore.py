@@ -57,10 +57,15 @@ def is_ignored(patterns: list[Pattern], relative: str, is_dir: bool) -> bool:
     return False
 
 
+def chart_patterns(chart_dir: Path) -> list[Pattern]:
+    """The chart's ``.helmignore`` (and Helm's default pattern), parsed."""
+    ignore_file = chart_dir / HELMIGNORE
+    return parse(ignore_file.read_text() if ignore_file.is_file() else "")
+
+
 def chart_files(chart_dir: Path) -> Iterator[Path]:
     """Every file Helm loads from ``chart_dir``, in a stable order."""
-    ignore_file = chart_dir / HELMIGNORE
-    patterns = parse(ignore_file.read_text() if ignore_file.is_file() else "")
+    patterns = chart_patterns(chart_dir)
     for directory, subdirectories, files in os.walk(chart_dir):
         base = Path(directory).relative_to(chart_dir).as_posix()
         prefix = "" if base == "." else base + "/"
