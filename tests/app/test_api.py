@@ -69,7 +69,7 @@ def test_routing_is_the_pure_rule_in_every_replica(apps: list[ServerProcess]) ->
     assert set(expected) == {"A", "B"}
 
 
-def test_no_client_id_gets_the_default_alias(app: ServerProcess) -> None:
+def test_no_client_id_gets_the_live_colour(app: ServerProcess) -> None:
     assert predict(app).json()["variant"] == "B"
 
 
@@ -132,10 +132,11 @@ def test_health_probes_and_index(app: ServerProcess) -> None:
     )  # fmt: skip
     assert httpx.get(f"{app.url}/livez").json() == {"status": "alive"}
     ready = httpx.get(f"{app.url}/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"ready": True, "default_alias": "B"})
+    assert (ready.status_code, ready.json()) == (200, {"ready": True, "live": "B"})
     index = httpx.get(f"{app.url}/").json()
-    assert index["mode"] == "ab_test"
-    assert "POST /variant/{alias}/reload" in index["endpoints"]
+    assert (index["mode"], index["live"]) == ("ab_test", "B")
+    assert {"POST /variant/{alias}/reload", "GET /release", "POST /release/sync"} <= set(index["endpoints"])
+    assert not any("rollback" in endpoint for endpoint in index["endpoints"])
 
 
 def test_models_describes_each_loaded_variant(app: ServerProcess, seeded_versions: dict[str, str]) -> None:
@@ -165,8 +166,9 @@ def test_reload_requires_the_token(app: ServerProcess) -> None:
     wrong = reload(app, "B", token=TOKEN + "x")
     assert (wrong.status_code, wrong.json()) == (403, {"detail": "x-token is not valid"})
     assert TOKEN not in wrong.text
-    for action in ("reload", "rollback"):
-        assert reload(app, "A", token="nope", action=action).status_code == 403
+    for token, status in ((None, 401), ("nope", 403)):
+        headers = {"x-token": token} if token else {}
+        assert httpx.post(f"{app.url}/release/sync", headers=headers).status_code == status
 
 
 def test_reload_of_an_alias_outside_the_served_set_is_404(app: ServerProcess) -> None:
@@ -184,10 +186,10 @@ def test_reload_of_the_served_version_is_a_no_op(app: ServerProcess) -> None:
     }  # fmt: skip
 
 
-def test_rollback_with_nothing_to_roll_back_to_is_409(app: ServerProcess) -> None:
+def test_the_per_pod_rollback_route_is_gone(app: ServerProcess) -> None:
+    """Rollback is a fleet operation (the release controller's ``make rollback``), never one pod's memory."""
     response = reload(app, "B", action="rollback")
-    assert response.status_code == 409
-    assert "no previous model" in response.json()["detail"]
+    assert response.status_code in (404, 405)
 
 
 def test_unknown_route_and_method_are_4xx(app: ServerProcess) -> None:

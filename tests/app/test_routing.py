@@ -31,14 +31,24 @@ def test_canary_sends_the_configured_share_to_b(canary: int) -> None:
     assert share_of("B", RoutingMode.CANARY, canary=canary) == pytest.approx(canary, abs=TOLERANCE_POINTS)
 
 
-@pytest.mark.parametrize("default", ["A", "B"])
-def test_blue_green_sends_everyone_to_the_default(default: str) -> None:
-    chosen = {choose_variant(cid, RoutingMode.BLUE_GREEN, default, 50, 50) for cid in CLIENT_IDS[:1000]}
-    assert chosen == {default}
+@pytest.mark.parametrize("live", ["A", "B"])
+def test_blue_green_sends_everyone_to_the_live_colour(live: str) -> None:
+    chosen = {choose_variant(cid, RoutingMode.BLUE_GREEN, live, 50, 50) for cid in CLIENT_IDS[:1000]}
+    assert chosen == {live}
+
+
+def test_as_the_canary_weight_grows_clients_only_move_from_a_to_b() -> None:
+    on_b: set[str] = set()
+    for weight in (0, 5, 25, 50, 100):
+        chosen = {cid: choose_variant(cid, RoutingMode.CANARY, "A", weight, 0) for cid in CLIENT_IDS}
+        now_on_b = {cid for cid, variant in chosen.items() if variant == "B"}
+        assert on_b <= now_on_b, f"a client went back to A at {weight} %"
+        on_b = now_on_b
+    assert on_b == set(CLIENT_IDS)
 
 
 @pytest.mark.parametrize("mode", [RoutingMode.AB_TEST, RoutingMode.CANARY])
-def test_clients_without_an_id_get_the_default(mode: RoutingMode) -> None:
+def test_clients_without_an_id_get_the_live_colour(mode: RoutingMode) -> None:
     assert choose_variant(None, mode, "B", 100, 100) == "B"
     assert choose_variant("", mode, "A", 100, 0) == "A"
 

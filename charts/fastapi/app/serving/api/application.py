@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from loguru import logger
 
 from serving.api.http import FastJSONResponse, RequestContextMiddleware, install_error_handlers
-from serving.api.routes import predict, reload, status
+from serving.api.routes import predict, release, reload, status
 from serving.config import Settings
 from serving.inference.service import Serving
-from serving.repository.hot_swap import load_at_startup, watch_registry
+from serving.repository.hot_swap import load_at_startup
 from serving.telemetry.logging import configure_logging
 
 
@@ -26,10 +26,24 @@ def _secrets(settings: Settings) -> list[str]:
     return [value.get_secret_value() for value in values if value is not None]
 
 
+async def _read_release(serving: Serving, attempts: int, retry_seconds: float) -> None:
+    """The release state before the first request, so a restart routes as the fleet does (after a rollback
+    too); when the registry cannot give it, the settings route until a poll or a sync can."""
+    for attempt in range(1, attempts + 1):
+        if await serving.read_release() is None:
+            return
+        if attempt < attempts:
+            await asyncio.sleep(retry_seconds)
+    logger.error("starting with the settings' routing values: {}", serving.release.state_error)
+
+
 async def _start(serving: Serving) -> None:
     settings = serving.settings
-    failures = await load_at_startup(
-        serving.swapper, settings.startup_load_attempts, settings.startup_retry_seconds
+    attempts, retry_seconds = settings.startup_load_attempts, settings.startup_retry_seconds
+    # Both finish before the app takes its first request (the lifespan yields after them).
+    _, failures = await asyncio.gather(
+        _read_release(serving, attempts, retry_seconds),
+        load_at_startup(serving.swapper, attempts, retry_seconds),
     )
     if len(failures) == len(serving.slots.variants):
         summary = "; ".join(f"@{variant}: {message}" for variant, message in failures.items())
@@ -39,7 +53,8 @@ async def _start(serving: Serving) -> None:
         logger.error("starting degraded: @{} not loaded: {}", variant, message)
         serving.notifier.notify(f":warning: serving started degraded: @{variant} not loaded ({message})")
     loaded = {variant: model.version for variant, model in serving.slots.loaded().items()}
-    logger.info("serving {} in {} mode: {}", settings.model_name, settings.alias_selection_mode, loaded)
+    mode, live = settings.alias_selection_mode, serving.release.live
+    logger.info("serving {} in {} mode (live {}): {}", settings.model_name, mode, live, loaded)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -52,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await _start(serving)
             if settings.registry_poll_seconds > 0:
-                watcher = asyncio.create_task(watch_registry(serving.swapper, settings.registry_poll_seconds))
+                watcher = asyncio.create_task(serving.watch(settings.registry_poll_seconds))
             yield
         finally:
             if watcher is not None:
@@ -65,13 +80,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="Model serving",
-        summary="A/B, canary and blue-green routing between the MLflow aliases @A and @B, with hot swap.",
+        summary="A/B, canary and blue-green releases between the MLflow aliases @A and @B, with hot swap.",
         version="1.0.0",
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
     )
     app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     install_error_handlers(app)
-    for router in (predict.router, reload.router, status.router):
+    for router in (predict.router, release.router, reload.router, status.router):
         app.include_router(router)
     return app

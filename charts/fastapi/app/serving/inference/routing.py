@@ -13,10 +13,13 @@ def bucket(client_id: str) -> int:
 
 
 def choose_variant(
-    client_id: str | None, mode: RoutingMode, default_alias: str, canary_percent: int, ab_split_percent: int
+    client_id: str | None, mode: RoutingMode, live: str, canary_percent: int, ab_split_percent: int
 ) -> str:
+    """``live`` is the effective live colour: blue-green's side, and where clients without an id go."""
     if mode is RoutingMode.BLUE_GREEN or not client_id:
-        return default_alias
+        return live
     if mode is RoutingMode.AB_TEST:
         return "A" if bucket(client_id) < ab_split_percent else "B"
-    return "B" if bucket(client_id) < canary_percent else "A"  # canary: B is the new version
+    # Canary: B is the new version. Buckets below the weight go to B, so as the weight grows a client
+    # only ever moves from A to B, never back.
+    return "B" if bucket(client_id) < canary_percent else "A"

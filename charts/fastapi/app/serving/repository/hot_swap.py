@@ -1,4 +1,4 @@
-"""The served set and the only ways it changes: reload from the registry, roll back, load at start-up.
+"""The served set and the only ways it changes: reload from the registry, load at start-up.
 
 Each variant has a lock, so reloads of one alias are serialized; the swap itself is a single dict
 assignment, so a request sees either the old model or the new one, never a half-loaded one.
@@ -7,7 +7,6 @@ assignment, so a request sees either the old model or the new one, never a half-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -19,10 +18,11 @@ from serving.telemetry import metrics
 from serving.telemetry.slack import SlackNotifier
 
 Loader = Callable[[Registry, VersionRef, str], LoadedModel]
+EXPLICIT_TRIGGERS = ("api", "sync")  # asked for over HTTP: failures go to Slack too
 
 
 class ReloadError(Exception):
-    """A reload or rollback that changed nothing; ``status_code`` and one safe line for the client."""
+    """A reload that changed nothing; ``status_code`` and one safe line for the client."""
 
     def __init__(self, status_code: int, message: str) -> None:
         super().__init__(message)
@@ -32,7 +32,7 @@ class ReloadError(Exception):
 
 @dataclass(frozen=True)
 class SwapResult:
-    status: str  # reloaded | unchanged | rolled_back
+    status: str  # reloaded | unchanged
     variant: str
     version: str
     previous_version: str | None
@@ -43,12 +43,14 @@ class SwapResult:
 
 
 class ModelSlots:
-    """What is served per variant, and the model it replaced (for rollback)."""
+    """What is served per variant; a replaced model's files are freed one swap later."""
 
     def __init__(self, variants: tuple[str, ...]) -> None:
         self.variants = variants
         self._current: dict[str, LoadedModel] = {}
-        self._previous: dict[str, LoadedModel] = {}
+        # The model replaced by the last swap: a request that picked it just before the swap may still be
+        # predicting with it, so its files are only deleted when the next swap replaces its successor.
+        self._retired: dict[str, LoadedModel] = {}
         self.locks = {variant: asyncio.Lock() for variant in variants}
 
     def get(self, variant: str) -> LoadedModel | None:
@@ -61,18 +63,11 @@ class ModelSlots:
         replaced = self._current.get(model.variant)
         self._current[model.variant] = model
         if replaced is not None:
-            evicted = self._previous.get(model.variant)
-            self._previous[model.variant] = replaced
-            if evicted is not None and evicted is not model:
+            evicted = self._retired.get(model.variant)
+            self._retired[model.variant] = replaced
+            if evicted is not None:
                 evicted.discard()
         return replaced
-
-    def restore_previous(self, variant: str) -> tuple[LoadedModel, LoadedModel] | None:
-        previous, current = self._previous.get(variant), self._current.get(variant)
-        if previous is None or current is None:
-            return None
-        self._current[variant], self._previous[variant] = previous, current
-        return previous, current
 
 
 class HotSwapper:
@@ -83,7 +78,6 @@ class HotSwapper:
         self.registry = registry
         self.notifier = notifier
         self._loader = loader
-        self.pinned: set[str] = set()  # rolled back by hand: the watcher leaves these alone
 
     async def reload(self, variant: str, *, trigger: str) -> SwapResult:
         async with self.slots.locks[variant]:
@@ -92,12 +86,10 @@ class HotSwapper:
             except ReloadError as error:
                 metrics.RELOADS.labels(alias=variant, result="failed").inc()
                 logger.error("reload {} ({}) failed: {}", variant, trigger, error.message)
-                if trigger == "api":
+                if trigger in EXPLICIT_TRIGGERS:  # the watcher retries every poll: it would flood Slack
                     self.notifier.notify(f":x: reload of @{variant} failed: {error.message}")
                 raise
         metrics.RELOADS.labels(alias=variant, result=result.status).inc()
-        if trigger == "api":  # an explicit reload follows the alias again, whatever it finds
-            self.pinned.discard(variant)
         if result.status == "reloaded":
             logger.info(
                 "reload {} ({}): v{} -> v{}", variant, trigger, result.previous_version, result.version
@@ -116,7 +108,8 @@ class HotSwapper:
         except RegistryError as error:
             raise ReloadError(503, str(error)) from None
         previous_version = current.version if current else None
-        if current is not None and current.version == ref.version:
+        # The same version number is not the same model: a re-created registered model starts at v1 again.
+        if current is not None and current.ref.identity == ref.identity:
             return SwapResult("unchanged", variant, ref.version, previous_version, ref.run_id)
         try:
             model = await asyncio.to_thread(self._loader, self.registry, ref, variant)
@@ -127,21 +120,6 @@ class HotSwapper:
         self.slots.install(model)
         metrics.record_loaded(variant, model.version)
         return SwapResult("reloaded", variant, ref.version, previous_version, ref.run_id)
-
-    async def rollback(self, variant: str) -> SwapResult:
-        async with self.slots.locks[variant]:
-            swapped = self.slots.restore_previous(variant)
-            if swapped is None:
-                raise ReloadError(409, f"variant {variant} has no previous model in memory to roll back to")
-            restored, replaced = swapped
-            self.pinned.add(variant)
-        metrics.RELOADS.labels(alias=variant, result="rolled_back").inc()
-        metrics.record_loaded(variant, restored.version)
-        logger.warning("rollback {}: v{} -> v{}", variant, replaced.version, restored.version)
-        self.notifier.notify(
-            f":rewind: @{variant} rolled back to v{restored.version} (was v{replaced.version})"
-        )
-        return SwapResult("rolled_back", variant, restored.version, replaced.version, restored.ref.run_id)
 
 
 async def load_at_startup(swapper: HotSwapper, attempts: int, retry_seconds: float) -> dict[str, str]:
@@ -162,15 +140,3 @@ async def load_at_startup(swapper: HotSwapper, attempts: int, retry_seconds: flo
     variants = swapper.slots.variants
     outcomes = await asyncio.gather(*(load(variant) for variant in variants))
     return {variant: message for variant, message in zip(variants, outcomes, strict=True) if message}
-
-
-async def watch_registry(swapper: HotSwapper, interval: float) -> None:
-    """Poll each alias and hot-swap through the same path when it moved: every replica converges alone."""
-    while True:
-        await asyncio.sleep(interval)
-        for variant in swapper.slots.variants:
-            if variant in swapper.pinned:
-                continue
-            # A failure is logged by reload; the old model keeps serving and the next poll tries again.
-            with contextlib.suppress(ReloadError):
-                await swapper.reload(variant, trigger="watcher")

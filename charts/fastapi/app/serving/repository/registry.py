@@ -1,4 +1,4 @@
-"""The model registry, seen from the serving app: resolve an alias to a version, download that version."""
+"""The model registry, seen from the serving app: the release state tag, an alias's version, its files."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
+RELEASE_TAG = "serving.release"
+"""The registered-model tag holding the release state (JSON), written by the release controller only."""
+
+
 class RegistryError(Exception):
     """The registry could not answer; the message is one line, safe to return (no URI, no credentials)."""
 
@@ -27,6 +31,12 @@ class VersionRef:
     version: str
     run_id: str | None
     status: str
+    source: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, str | None, str | None]:
+        """What makes two versions the same model: a re-created registered model reuses version numbers."""
+        return self.version, self.run_id, self.source
 
     @property
     def model_uri(self) -> str:
@@ -39,6 +49,19 @@ class Registry:
         self.model_name = model_name
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
+    def release_tag(self) -> str | None:
+        """The raw release state (one read of the registered model: all of the tag or none), None if unset."""
+        try:
+            model = self._client.get_registered_model(self.model_name)
+        except RestException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise RegistryError(f"model {self.model_name} is not in the registry") from None
+            raise RegistryError(f"registry refused the model lookup: {error.error_code}") from None
+        except (MlflowException, OSError) as error:
+            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+        value = model.tags.get(RELEASE_TAG)
+        return None if value is None else str(value)
+
     def resolve(self, alias: str) -> VersionRef:
         try:
             version = self._client.get_model_version_by_alias(self.model_name, alias)
@@ -50,7 +73,9 @@ class Registry:
             raise RegistryError(f"registry refused alias lookup for @{alias}: {error.error_code}") from None
         except (MlflowException, OSError) as error:
             raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
-        return VersionRef(self.model_name, alias, str(version.version), version.run_id, str(version.status))
+        return VersionRef(
+            self.model_name, alias, str(version.version), version.run_id, str(version.status), version.source
+        )
 
     def download(self, ref: VersionRef, destination: Path) -> Path:
         try:

@@ -19,6 +19,11 @@ RELOADS = Counter(
     "serving_reloads_total", "Reload attempts by alias, trigger and result", ["alias", "result"]
 )
 
+FALLBACKS = Counter(
+    "serving_fallbacks_total", "Routed requests served by another variant than the wanted one (not loaded)",
+    ["wanted", "served"],
+)  # fmt: skip
+
 
 def record_loaded(alias: str, version: str | None) -> None:
     LOADED_VERSION.labels(alias=alias).set(int(version) if version and version.isdigit() else 0)
@@ -39,3 +44,12 @@ def _latency_histogram(variant: str) -> Histogram:
 def record_request(variant: str, version: str, mode: str, status: int, seconds: float) -> None:
     _request_counter(variant, version, mode, status).inc()
     _latency_histogram(variant).observe(seconds)
+
+
+@lru_cache(maxsize=16)
+def _fallback_counter(wanted: str, served: str) -> Counter:
+    return FALLBACKS.labels(wanted=wanted, served=served)
+
+
+def record_fallback(wanted: str, served: str) -> None:
+    _fallback_counter(wanted, served).inc()

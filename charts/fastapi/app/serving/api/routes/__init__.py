@@ -1,1 +1,1 @@
-"""The routers, one module per concern (predict, reload, status)."""
+"""The routers, one module per concern (predict, release, reload, status)."""

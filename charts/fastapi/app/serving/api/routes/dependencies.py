@@ -1,6 +1,9 @@
-"""What every route module needs: the process's Serving object, and the 404 for an alias it does not serve."""
+"""What every route module needs: the process's Serving object, the 404 for an alias it does not serve, and
+the token check of the routes that change what is served."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import HTTPException, Request
 
@@ -17,3 +20,14 @@ def require_served(alias: str) -> None:
     if alias not in SERVED_VARIANTS:
         served = ", ".join(SERVED_VARIANTS)
         raise HTTPException(404, f"unknown variant {alias[:16]!r}: served variants are {served}")
+
+
+def authorize(serving: Serving, token: str | None) -> None:
+    """The ``x-token`` check of reload and sync; without a configured token both are disabled."""
+    expected = serving.settings.reload_secret_token
+    if expected is None:
+        raise HTTPException(503, "reload is disabled: RELOAD_SECRET_TOKEN is not configured")
+    if not token:
+        raise HTTPException(401, "x-token header is required")
+    if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(403, "x-token is not valid")

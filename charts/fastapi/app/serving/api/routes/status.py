@@ -22,13 +22,14 @@ async def index(request: Request) -> dict[str, Any]:
         "service": "model-serving",
         "model_name": serving.settings.model_name,
         "mode": serving.settings.alias_selection_mode,
-        "default_alias": serving.settings.default_alias,
+        "live": serving.release.live,
         "variants": list(SERVED_VARIANTS),
         "endpoints": {
             "POST /predict": "routed by x-client-id under the active mode",
             "POST /variant/{alias}/predict": "predict with an explicit variant",
             "POST /variant/{alias}/reload": "hot-swap a variant from its registry alias (x-token)",
-            "POST /variant/{alias}/rollback": "swap a variant back to its previous model (x-token)",
+            "GET /release": "the effective release: live colour, weights, versions, and their sources",
+            "POST /release/sync": "re-read the release state and both aliases now (x-token)",
             "GET /health": "ok / degraded / unhealthy",
             "GET /models": "what is loaded",
             "GET /livez": "liveness probe",
@@ -51,13 +52,13 @@ async def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "the default variant cannot serve"}})
+@router.get("/readyz", responses={503: {"description": "the live variant cannot serve"}})
 async def readyz(request: Request) -> FastJSONResponse:
-    """200 only when the default variant is loaded (what blue-green and clients without an id get)."""
+    """200 only when the live variant is loaded (what blue-green and clients without an id get)."""
     serving = serving_of(request)
-    default = serving.settings.default_alias
-    ready = serving.slots.get(default) is not None
-    return FastJSONResponse({"ready": ready, "default_alias": default}, status_code=200 if ready else 503)
+    live = serving.release.live  # the release state's live colour, else DEFAULT_ALIAS
+    ready = serving.slots.get(live) is not None
+    return FastJSONResponse({"ready": ready, "live": live}, status_code=200 if ready else 503)
 
 
 @router.get("/models")
