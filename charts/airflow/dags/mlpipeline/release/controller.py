@@ -130,6 +130,9 @@ class ReleaseController:
         """Release ``version`` with the fleet's strategy; ``alias`` narrows the target (see each strategy)."""
         self._lines = []
         try:
+            done = self._already_released(str(version).strip(), alias)
+            if done is not None:
+                return self._finish(0, f"already released, nothing to do: {_describe(done)}", done)
             state = self._begin(str(version).strip(), alias)
         except UsageError as error:
             return self._finish(2, f"usage: {error}", None)
@@ -213,9 +216,15 @@ class ReleaseController:
         action = "moved" if moved else "already"
         self._say(f"@{alias} {action} {_version(new)}" + (f" (was {_version(expected)})" if moved else ""))
 
-    def _converge(self, state: ReleaseState, versions: Mapping[str, str | None]) -> None:
-        """Sync every replica until each reports ``state``'s values and ``versions``, or the time runs out."""
-        deadline = self._clock.monotonic() + self._policy.converge_seconds
+    def _converge(
+        self, state: ReleaseState, versions: Mapping[str, str | None], *, patient: bool = True
+    ) -> None:
+        """Sync every replica until each reports ``state``'s values and ``versions``, or the time runs out.
+
+        ``patient=False`` syncs once: a rollback that already waited in vain for a replica does not wait again
+        at each later step (the registry holds the rollback; a replica that comes back converges on it).
+        """
+        deadline = self._clock.monotonic() + (self._policy.converge_seconds if patient else 0.0)
         while True:
             try:
                 views = self._fleet.sync_all()
@@ -226,12 +235,20 @@ class ReleaseController:
                 return
             if self._clock.monotonic() >= deadline:
                 raise Stopped(
-                    f"replicas did not converge in {self._policy.converge_seconds:g} s: "
+                    "replicas did not converge"
+                    + (f" in {self._policy.converge_seconds:g} s: " if patient else " (synced once): ")
                     + "; ".join(problems or ["no replicas found"])
                 )
             self._clock.sleep(self._policy.poll_seconds)
 
     # --------------------------------------------------------------------------------------------- begin
+
+    def _already_released(self, version: str, alias: str | None) -> ReleaseState | None:
+        """The last release, when it released this very version (a retried DAG run after success)."""
+        state = self._store.read_state()
+        if state is None or state.phase not in ("released", "promoted") or state.candidate != version:
+            return None
+        return state if alias in (None, state.alias) else None
 
     def _begin(self, version: str, alias: str | None) -> ReleaseState:
         """Check the request and the fleet, then record the release (or find the one to resume)."""
@@ -528,7 +545,7 @@ class ReleaseController:
         expected = {alias: version for alias, version in expected.items() if version is not None}
         for alias in sorted(set(self._changed_aliases(state)) - set(aliases)):
             self._say(f"@{alias} left at {_version(current.get(alias))} (ALIAS={aliases[0]})")
-        self._step(problems, lambda: self._converge(state, expected), "")
+        self._step(problems, lambda: self._converge(state, expected, patient=not problems), "")
         try:
             state = self._write(
                 state,
@@ -540,9 +557,14 @@ class ReleaseController:
             )
         except RegistryError as error:
             return self._finish(1, f"rollback incomplete: {error}: run make rollback again", state)
-        self._step(problems, lambda: self._converge(state, expected), "")
+        self._step(problems, lambda: self._converge(state, expected, patient=not problems), "")
         if problems:
-            return self._finish(1, f"rollback incomplete: {'; '.join(problems)}", state)
+            return self._finish(
+                1,
+                f"rollback incomplete ({len(problems)} steps failed; the registry holds the rollback): "
+                f"{problems[-1]}",
+                state,
+            )
         return self._finish(success, f"rolled back: {_describe(state)}", state)
 
     def _step(self, problems: list[str], action: Callable[[], None], done: str) -> bool:
