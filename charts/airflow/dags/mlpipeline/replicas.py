@@ -99,7 +99,7 @@ class ReplicaReport:
         return head + "; " + "; ".join(outcome.line() for outcome in self.outcomes)
 
 
-def _detail(response: httpx.Response) -> str:
+def response_detail(response: httpx.Response) -> str:
     """The app's one-line ``detail`` (never more than a line, never the body verbatim when it is not JSON)."""
     try:
         body = response.json()
@@ -110,7 +110,7 @@ def _detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {text.splitlines()[0][:200] if text else ''}".rstrip()
 
 
-def _transport_failure(error: httpx.HTTPError) -> str:
+def transport_failure(error: httpx.HTTPError) -> str:
     return f"unreachable: {type(error).__name__}"
 
 
@@ -118,9 +118,9 @@ def reload_one(http: httpx.Client, url: str, alias: str, token: str) -> ReplicaO
     try:
         response = http.post(f"{url}/variant/{alias}/reload", headers={"x-token": token})
     except httpx.HTTPError as error:
-        return ReplicaOutcome(url, False, detail=_transport_failure(error))
+        return ReplicaOutcome(url, False, detail=transport_failure(error))
     if response.status_code != 200:
-        return ReplicaOutcome(url, False, detail=_detail(response))
+        return ReplicaOutcome(url, False, detail=response_detail(response))
     body = response.json()
     return ReplicaOutcome(url, True, version=str(body.get("version")), detail=str(body.get("status", "")))
 
@@ -130,9 +130,9 @@ def served_version(http: httpx.Client, url: str, alias: str) -> ReplicaOutcome:
     try:
         response = http.get(f"{url}/models")
     except httpx.HTTPError as error:
-        return ReplicaOutcome(url, False, detail=_transport_failure(error))
+        return ReplicaOutcome(url, False, detail=transport_failure(error))
     if response.status_code != 200:
-        return ReplicaOutcome(url, False, detail=_detail(response))
+        return ReplicaOutcome(url, False, detail=response_detail(response))
     variant = response.json().get("variants", {}).get(alias)
     if not isinstance(variant, dict):
         return ReplicaOutcome(url, False, detail=f"@{alias} not loaded")

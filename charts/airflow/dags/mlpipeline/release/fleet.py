@@ -1,0 +1,114 @@
+"""The serving replicas over HTTP: discovery (``SERVING_REPLICAS``), then one call per replica, concurrently.
+
+Each replica gets its own answer (``ReplicaView``, ``ReplicaMetrics``, ``ReplicaOutcome``); a replica that
+is down, slow or refusing is reported as such and never hides the others. Every call has a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+
+from mlpipeline.release.ports import ReplicaMetrics, ReplicaView
+from mlpipeline.replicas import (
+    RELOAD_TIMEOUT_SECONDS,
+    STATUS_TIMEOUT_SECONDS,
+    ReplicaOutcome,
+    Resolver,
+    discover,
+    resolve_ipv4,
+    response_detail,
+    transport_failure,
+)
+
+T = TypeVar("T")
+PREDICT_TIMEOUT_SECONDS = 30.0
+MAX_CONCURRENCY = 16
+
+
+class HttpFleet:
+    def __init__(self, spec: str, token: str, *, resolve: Resolver = resolve_ipv4) -> None:
+        self._spec = spec
+        self._token = token.strip()
+        self._resolve = resolve
+
+    def replicas(self) -> list[str]:
+        """Discovered again on every call: the replicas that exist now are the ones checked."""
+        return discover(self._spec, self._resolve)
+
+    def _each(self, timeout: float, call: Callable[[httpx.Client, str], T]) -> list[T]:
+        urls = self.replicas()
+        with (
+            httpx.Client(timeout=timeout) as http,
+            ThreadPoolExecutor(min(len(urls), MAX_CONCURRENCY)) as pool,
+        ):
+            return list(pool.map(lambda url: call(http, url), urls))
+
+    def sync_problem(self) -> str | None:
+        if not self._token:
+            return "RELOAD_SECRET_TOKEN is not set: POST /release/sync on the replicas needs it"
+        return None
+
+    def sync_all(self) -> list[ReplicaView]:
+        # A sync may load a model (download and import): the reload timeout, not the status one.
+        return self._each(RELOAD_TIMEOUT_SECONDS, self._sync)
+
+    def _sync(self, http: httpx.Client, url: str) -> ReplicaView:
+        return _view(http, url, "POST", "/release/sync", {"x-token": self._token})
+
+    def status_all(self) -> list[ReplicaView]:
+        return self._each(STATUS_TIMEOUT_SECONDS, lambda http, url: _view(http, url, "GET", "/release", {}))
+
+    def metrics_all(self) -> list[ReplicaMetrics]:
+        return self._each(STATUS_TIMEOUT_SECONDS, _metrics)
+
+    def predict_all(self, alias: str, rows: list[list[Any]]) -> list[ReplicaOutcome]:
+        return self._each(PREDICT_TIMEOUT_SECONDS, lambda http, url: _predict(http, url, alias, rows))
+
+
+def _view(http: httpx.Client, url: str, method: str, path: str, headers: dict[str, str]) -> ReplicaView:
+    try:
+        response = http.request(method, f"{url}{path}", headers=headers)
+    except httpx.HTTPError as error:
+        return ReplicaView(url, False, detail=transport_failure(error))
+    if response.status_code != 200:
+        return ReplicaView(url, False, detail=f"{method} {path}: {response_detail(response)}")
+    try:
+        return ReplicaView.from_body(url, response.json())
+    except ValueError:
+        return ReplicaView(url, False, detail=f"{method} {path}: the answer is not JSON")
+
+
+def _metrics(http: httpx.Client, url: str) -> ReplicaMetrics:
+    try:
+        response = http.get(f"{url}/metrics")
+    except httpx.HTTPError as error:
+        return ReplicaMetrics(url, None, transport_failure(error))
+    if response.status_code != 200:
+        return ReplicaMetrics(url, None, f"GET /metrics: {response_detail(response)}")
+    return ReplicaMetrics(url, response.text)
+
+
+def _predict(http: httpx.Client, url: str, alias: str, rows: list[list[Any]]) -> ReplicaOutcome:
+    try:
+        response = http.post(f"{url}/variant/{alias}/predict", json={"data": rows})
+    except httpx.HTTPError as error:
+        return ReplicaOutcome(url, False, detail=transport_failure(error))
+    if response.status_code != 200:
+        return ReplicaOutcome(url, False, detail=response_detail(response))
+    try:
+        body = response.json()
+    except ValueError:
+        return ReplicaOutcome(url, False, detail="the answer is not JSON")
+    if not isinstance(body, dict):
+        return ReplicaOutcome(url, False, detail="the answer is not a JSON object")
+    version = body.get("version")
+    return ReplicaOutcome(
+        url,
+        True,
+        version=None if version is None else str(version),
+        detail=f"prediction {body.get('prediction')}",
+    )

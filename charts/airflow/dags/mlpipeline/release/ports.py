@@ -1,0 +1,166 @@
+"""What the release controller talks to, as Protocols: the registry store, the fleet of replicas, a clock.
+
+The real ones are :class:`mlpipeline.release.mlflow_store.MlflowStore`,
+:class:`mlpipeline.release.fleet.HttpFleet` and :class:`SystemClock`; the tests pass fakes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from mlpipeline.release.state import ALIASES, ReleaseState
+from mlpipeline.replicas import ReplicaOutcome
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _percent(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """One replica's ``GET /release`` (or ``POST /release/sync``) answer; ``ok`` False: why in ``detail``."""
+
+    url: str
+    ok: bool
+    detail: str = ""
+    mode: str | None = None
+    live: str | None = None
+    canary_percent: int | None = None
+    ab_split_percent: int | None = None
+    experiment_id: str | None = None
+    release_id: str | None = None
+    phase: str | None = None
+    versions: Mapping[str, str | None] = field(default_factory=dict)
+    state_error: str | None = None
+
+    @classmethod
+    def from_body(cls, url: str, body: object) -> ReplicaView:
+        """Read the app's body leniently: a field it lacks is None, which never matches an expectation."""
+        if not isinstance(body, dict):
+            return cls(url, False, detail="GET /release answered something other than a JSON object")
+        versions = body.get("versions")
+        versions = versions if isinstance(versions, dict) else {}
+        return cls(
+            url,
+            True,
+            mode=_text(body.get("mode")),
+            live=_text(body.get("live")),
+            canary_percent=_percent(body.get("canary_percent")),
+            ab_split_percent=_percent(body.get("ab_split_percent")),
+            experiment_id=_text(body.get("experiment_id")),
+            release_id=_text(body.get("release_id")),
+            phase=_text(body.get("phase")),
+            versions={alias: _text(versions.get(alias)) for alias in ALIASES},
+            state_error=_text(body.get("state_error")),
+        )
+
+    def effective(self) -> tuple[object, ...]:
+        """What replicas must agree on."""
+        return (
+            self.mode,
+            self.live,
+            self.canary_percent,
+            self.ab_split_percent,
+            self.experiment_id,
+            self.release_id,
+            self.phase,
+            tuple(self.versions.get(alias) for alias in ALIASES),
+        )
+
+    def line(self) -> str:
+        if not self.ok:
+            return f"{self.url}: FAILED ({self.detail})"
+        versions = " ".join(f"@{alias}=v{self.versions.get(alias)}" for alias in ALIASES)
+        error = f" state_error: {self.state_error}" if self.state_error else ""
+        return (
+            f"{self.url}: mode={self.mode} live={self.live} canary={self.canary_percent}% "
+            f"ab_split={self.ab_split_percent}% {versions} release={self.release_id} "
+            f"phase={self.phase}{error}"
+        )
+
+
+@dataclass(frozen=True)
+class ReplicaMetrics:
+    url: str
+    text: str | None  # None: unreadable, why in detail
+    detail: str = ""
+
+
+class RegistryStore(Protocol):
+    """The registry side: the release state tag, the aliases (moved by compare-and-set), versions."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def read_state(self) -> ReleaseState | None:
+        """The state in the tag, None when there is none; StateError when the tag is invalid."""
+        ...
+
+    def write_state(self, state: ReleaseState) -> None: ...
+
+    def aliases(self) -> dict[str, str | None]:
+        """The version of alias A and B (None: unset)."""
+        ...
+
+    def move_alias(self, alias: str, expected: str | None, new: str | None) -> bool:
+        """Compare-and-set (see :mod:`mlpipeline.release.cas`): True moved, False already there."""
+        ...
+
+    def version_status(self, version: str) -> str | None:
+        """The version's registry status (READY, ...), None when the model has no such version."""
+        ...
+
+    def input_example(self, version: str) -> list[list[Any]] | None:
+        """The rows of the version's logged input example, None when it has none."""
+        ...
+
+
+class Fleet(Protocol):
+    """Every serving replica, each called on its own (one replica's failure never hides the others)."""
+
+    def sync_problem(self) -> str | None:
+        """None, or why ``sync_all`` cannot work (a missing token): one line."""
+        ...
+
+    def sync_all(self) -> list[ReplicaView]:
+        """``POST /release/sync`` on every replica (DiscoveryError when none can be found)."""
+        ...
+
+    def status_all(self) -> list[ReplicaView]:
+        """``GET /release`` on every replica."""
+        ...
+
+    def metrics_all(self) -> list[ReplicaMetrics]:
+        """``GET /metrics`` on every replica."""
+        ...
+
+    def predict_all(self, alias: str, rows: list[list[Any]]) -> list[ReplicaOutcome]:
+        """``POST /variant/{alias}/predict`` with ``{"data": rows}`` on every replica."""
+        ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,150 @@
+"""Canary analysis on real Prometheus exposition text: windows, counter resets, p99, the gates."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from mlpipeline.release import analysis
+from mlpipeline.release.analysis import VariantWindow
+from mlpipeline.release.policy import ReleasePolicy
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class Replica:
+    """One replica's metrics, in the app's names and labels."""
+
+    def __init__(self) -> None:
+        self.metrics = CollectorRegistry()
+        self.requests = Counter(
+            "serving_requests_total", "r", ["variant", "version", "mode", "status"], registry=self.metrics
+        )
+        self.latency = Histogram(
+            "serving_request_latency_seconds", "l", ["variant"], buckets=BUCKETS, registry=self.metrics
+        )
+        self.fallbacks = Counter("serving_fallbacks_total", "f", ["wanted", "served"], registry=self.metrics)
+
+    def serve(self, variant: str, count: int, *, status: str = "200", seconds: float = 0.004) -> None:
+        self.requests.labels(variant=variant, version="7", mode="canary", status=status).inc(count)
+        for _ in range(count):
+            self.latency.labels(variant=variant).observe(seconds)
+
+    def text(self) -> str:
+        return generate_latest(self.metrics).decode()
+
+
+def test_parse_reads_the_three_metrics_and_nothing_else() -> None:
+    replica = Replica()
+    replica.serve("B", 3, status="500")
+    replica.fallbacks.labels(wanted="B", served="A").inc(2)
+    text = replica.text() + "# TYPE other_total counter\nother_total 5.0\n"
+
+    series = analysis.parse(text)
+
+    names = {name for name, _labels in series}
+    assert names == {analysis.REQUESTS, analysis.LATENCY_BUCKETS, analysis.FALLBACKS}
+    key = (analysis.REQUESTS, (("mode", "canary"), ("status", "500"), ("variant", "B"), ("version", "7")))
+    assert series[key] == 3.0
+
+
+def test_a_window_is_end_minus_start_summed_across_replicas() -> None:
+    first, second = Replica(), Replica()
+    first.serve("A", 100)
+    second.serve("B", 40)
+    start = {"1": analysis.parse(first.text()), "2": analysis.parse(second.text())}
+    first.serve("A", 30)
+    first.serve("B", 10, status="503")
+    second.serve("B", 20)
+    end = {"1": analysis.parse(first.text()), "2": analysis.parse(second.text())}
+
+    summary = analysis.summarize(analysis.window(start[url], end[url]) for url in end)
+
+    assert summary["A"].requests == 30
+    assert (summary["B"].requests, summary["B"].errors) == (30, 10)
+    assert summary["B"].buckets[-1] == (float("inf"), 30)
+
+
+def test_a_counter_that_went_down_means_a_restart_and_the_end_value_is_the_window() -> None:
+    before = Replica()
+    before.serve("B", 500)
+    restarted = Replica()
+    restarted.serve("B", 12, status="500")
+    restarted.serve("A", 600)  # grew past the old value: still a restart, B's counter says so
+
+    start, end = analysis.parse(before.text()), analysis.parse(restarted.text())
+    assert analysis.restarted(start, end)
+
+    summary = analysis.summarize([analysis.window(start, end)])
+    assert (summary["B"].requests, summary["B"].errors, summary["A"].requests) == (12, 12, 600)
+
+
+def test_a_replica_that_appeared_during_the_window_counts_from_zero() -> None:
+    replica = Replica()
+    replica.serve("B", 7)
+
+    summary = analysis.summarize([analysis.window(None, analysis.parse(replica.text()))])
+
+    assert summary["B"].requests == 7
+
+
+@pytest.mark.parametrize(
+    ("buckets", "expected"),
+    [
+        # 100 observations, 99th in the (0.01, 0.025] bucket that holds 50..100: 0.01 + 0.015 * 49/50
+        (((0.005, 0.0), (0.01, 50.0), (0.025, 100.0), (float("inf"), 100.0)), 0.0247),
+        # all in the first bucket: interpolated from 0
+        (((0.005, 10.0), (0.01, 10.0), (float("inf"), 10.0)), 0.00495),
+        # beyond the last finite bucket: its bound is all a histogram can say
+        (((0.005, 0.0), (0.1, 0.0), (float("inf"), 10.0)), 0.1),
+        ((), None),
+        (((0.005, 0.0), (float("inf"), 0.0)), None),
+    ],
+)
+def test_p99_interpolates_like_histogram_quantile(
+    buckets: tuple[tuple[float, float], ...], expected: float | None
+) -> None:
+    assert analysis.quantile(0.99, buckets) == (None if expected is None else pytest.approx(expected))
+
+
+POLICY = ReleasePolicy(min_requests=50, max_error_rate=0.01, max_p99_ratio=1.5)
+
+
+def window(
+    requests: float, errors: float = 0, p99_bucket: float = 0.004, fallbacks: float = 0
+) -> VariantWindow:
+    return VariantWindow(requests, errors, ((p99_bucket, requests), (float("inf"), requests)), fallbacks)
+
+
+def lines(b: VariantWindow, a: VariantWindow) -> dict[str, str]:
+    return {gate.gate: gate.line() for gate in analysis.evaluate(b, a, POLICY)}
+
+
+def test_healthy_numbers_pass_every_gate() -> None:
+    assert all(gate.passed for gate in analysis.evaluate(window(60), window(600), POLICY))
+
+
+def test_each_gate_names_itself_and_its_numbers() -> None:
+    failed = lines(window(40, errors=4, p99_bucket=0.2, fallbacks=3), window(400, errors=4, p99_bucket=0.05))
+
+    assert failed == {
+        "min_requests": "min_requests FAILED: B served 40 requests, at least 50 needed",
+        "error_rate": "error_rate FAILED: B 5xx 10.00% (4/40) vs A 1.00% (4/400): +9.00%, at most +1.00%",
+        "p99": "p99 FAILED: B 198.0 ms vs A 49.5 ms: at most 1.5 x A = 74.3 ms",
+        "fallbacks": (
+            "fallbacks FAILED: 3 requests that wanted B were served by A (B not loaded on every replica)"
+        ),
+    }
+
+
+def test_an_error_rate_within_the_margin_of_a_passes() -> None:
+    assert lines(window(100, errors=2), window(100, errors=1))["error_rate"].startswith("error_rate passed")
+
+
+def test_p99_under_ten_ms_on_both_always_passes_and_without_a_baseline_it_cannot_fail() -> None:
+    assert lines(window(100, p99_bucket=0.009), window(100, p99_bucket=0.001))["p99"] == (
+        "p99 passed: B 8.9 ms, A 1.0 ms: both at most 10.0 ms"
+    )
+    assert lines(window(100, p99_bucket=0.2), VariantWindow())["p99"] == (
+        "p99 passed: B 198.0 ms; no A requests to compare with"
+    )

@@ -1,0 +1,421 @@
+"""The release controller's step logic with a fake clock, a fake registry and simulated replicas.
+
+The replicas' traffic is counted in real prometheus_client registries while the fake clock sleeps, so the
+analysis parses real exposition text; nothing here waits for real time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from mlpipeline.release.controller import ReleaseController
+from mlpipeline.release.errors import UsageError
+from mlpipeline.release.policy import ReleasePolicy
+from tests.pipeline.release_fakes import Behaviour, Crash, FakeClock, FakeFleet, FakeRegistry
+
+POLICY = ReleasePolicy(steps=(5, 25, 50, 100), step_seconds=60, min_requests=50, converge_seconds=10)
+OLD_A, OLD_B, CANDIDATE = "3", "5", "7"
+
+
+@dataclass
+class Rig:
+    registry: FakeRegistry
+    fleet: FakeFleet
+    clock: FakeClock
+    controller: ReleaseController
+    reported: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(self.reported)
+
+
+def rig(mode: str, *, rate: int = 50, policy: ReleasePolicy = POLICY) -> Rig:
+    registry = FakeRegistry({"A": OLD_A, "B": OLD_B})
+    clock = FakeClock()
+    fleet = FakeFleet(registry, clock, mode=mode, rate=rate)
+    reported: list[str] = []
+    controller = ReleaseController(registry, fleet, clock, policy, reported.append)
+    return Rig(registry, fleet, clock, controller, reported)
+
+
+def served(r: Rig, alias: str) -> set[str | None]:
+    return {replica.versions[alias] for replica in r.fleet.replicas}
+
+
+# ----------------------------------------------------------------------------------------------- canary
+
+
+def test_canary_steps_through_every_weight_then_promotes() -> None:
+    r = rig("canary")
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    weights = [event[3] for event in r.registry.states()]
+    assert weights == ["0", "5", "25", "50", "100", "0", "0"]
+    assert r.registry.aliases() == {"A": CANDIDATE, "B": CANDIDATE}
+    assert outcome.state is not None
+    assert outcome.state.phase == "promoted"
+    assert outcome.state.before.versions == {"A": OLD_A, "B": OLD_B}
+    assert outcome.state.before.routing.canary_percent == 10
+    assert served(r, "A") == served(r, "B") == {CANDIDATE}
+    for step in (5, 25, 50, 100):
+        assert f"canary {step}%: gates passed" in r.text()
+    assert outcome.lines == tuple(r.reported)
+
+
+def test_canary_weight_is_zero_everywhere_before_b_moves() -> None:
+    r = rig("canary")
+
+    r.controller.release(CANDIDATE)
+
+    first_move = r.registry.events.index(("move", "B", CANDIDATE))
+    assert r.registry.events[:first_move] == [("state", "releasing", "A", "0")]
+
+
+def test_a_bad_canary_fails_the_error_gate_at_the_first_step_and_is_rolled_back() -> None:
+    r = rig("canary")
+    r.fleet.behaviours[CANDIDATE] = Behaviour(error_fraction=0.2)
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "canary 5%: error_rate FAILED: B 5xx 20.00%" in r.text()
+    assert "canary 25%" not in r.text()
+    # Weight 0 first, then @B back, then the routing values from before the release.
+    tail = r.registry.events[r.registry.events.index(("state", "stopped", "A", "0")) :]
+    assert tail == [
+        ("state", "stopped", "A", "0"),
+        ("move", "B", OLD_B),
+        ("state", "rolled_back", "A", "10"),
+    ]
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    assert served(r, "B") == {OLD_B}
+    assert outcome.state is not None
+    assert outcome.state.phase == "rolled_back"
+
+
+def test_too_few_requests_when_the_step_times_out_is_not_a_pass() -> None:
+    r = rig("canary", rate=10, policy=replace(POLICY, min_requests=100))
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "canary 5% analysed over 60 s: @B 60 requests" in r.text()
+    assert "min_requests FAILED: B served 60 requests, at least 100 needed" in r.text()
+    assert r.registry.aliases()["B"] == OLD_B
+
+
+def test_a_slow_canary_fails_the_p99_gate() -> None:
+    r = rig("canary")
+    r.fleet.behaviours[CANDIDATE] = Behaviour(latency=0.2)
+    r.fleet.behaviours[OLD_A] = Behaviour(latency=0.02)
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "p99 FAILED: B 248.5 ms vs A 24.9 ms: at most 1.5 x A = 37.3 ms" in r.text()
+
+
+def test_fast_variants_pass_the_p99_gate_whatever_their_ratio() -> None:
+    r = rig("canary")
+    r.fleet.behaviours[CANDIDATE] = Behaviour(latency=0.008)
+    r.fleet.behaviours[OLD_A] = Behaviour(latency=0.0008)
+
+    assert r.controller.release(CANDIDATE).exit_code == 0, r.text()
+
+
+def test_requests_for_b_served_by_a_fail_the_fallback_gate() -> None:
+    r = rig("canary")
+    r.fleet.replicas[1].b_missing = True
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "fallbacks FAILED: 50 requests that wanted B were served by A" in r.text()
+
+
+def test_canary_takes_only_alias_b() -> None:
+    r = rig("canary")
+
+    outcome = r.controller.release(CANDIDATE, alias="A")
+
+    assert outcome.exit_code == 2
+    assert outcome.lines == (
+        "usage: ALIAS=A: a canary release loads the candidate on @B (it promotes to @A)",
+    )
+    assert r.registry.events == []
+
+
+# ------------------------------------------------------------------------------------------- blue-green
+
+
+def test_blue_green_loads_the_idle_colour_checks_every_replica_then_switches() -> None:
+    r = rig("blue_green")
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.registry.aliases() == {"A": OLD_A, "B": CANDIDATE}
+    assert r.fleet.predicted == [("http://replica-1", CANDIDATE), ("http://replica-2", CANDIDATE)]
+    assert [event[1:3] for event in r.registry.states()] == [
+        ("releasing", "A"),
+        ("releasing", "B"),
+        ("released", "B"),
+    ]
+    assert {replica.view().live for replica in r.fleet.replicas} == {"B"}
+
+
+def test_blue_green_rollback_switches_back_first_then_restores_the_idle_colour() -> None:
+    r = rig("blue_green")
+    r.controller.release(CANDIDATE)
+    released = len(r.registry.events)
+
+    outcome = r.controller.rollback()
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.registry.events[released:] == [
+        ("state", "stopped", "A", "10"),
+        ("move", "B", OLD_B),
+        ("state", "rolled_back", "A", "10"),
+    ]
+    assert {replica.view().live for replica in r.fleet.replicas} == {"A"}
+    assert served(r, "B") == {OLD_B}
+
+
+def test_blue_green_never_releases_to_the_live_colour() -> None:
+    r = rig("blue_green")
+
+    outcome = r.controller.release(CANDIDATE, alias="A")
+
+    assert outcome.exit_code == 2
+    assert "ALIAS=A is the live colour; blue-green releases to the idle colour B" in outcome.lines[0]
+    assert r.registry.events == []
+
+
+def test_a_candidate_that_fails_its_check_is_never_switched_to() -> None:
+    r = rig("blue_green")
+    r.fleet.behaviours[CANDIDATE] = Behaviour(predict_ok=False)
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "check on @B: http://replica-1: FAILED (HTTP 500 boom)" in r.text()
+    assert all(event[2] == "A" for event in r.registry.states())
+    assert r.registry.aliases()["B"] == OLD_B
+
+
+def test_a_version_without_an_input_example_is_not_released() -> None:
+    r = rig("blue_green")
+    r.registry.examples[CANDIDATE] = None
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "nothing moved" in outcome.lines[-1]
+    assert r.registry.events == []
+
+
+# -------------------------------------------------------------------------------------------- A/B test
+
+
+def test_ab_release_loads_b_fleet_wide_under_a_new_experiment() -> None:
+    r = rig("ab_test")
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    assert outcome.state is not None
+    assert outcome.state.experiment_id == outcome.state.release_id == "r-20261123T231500Z-7"
+    assert r.registry.aliases() == {"A": OLD_A, "B": CANDIDATE}
+    assert {replica.view().experiment_id for replica in r.fleet.replicas} == {outcome.state.release_id}
+
+
+# -------------------------------------------------------------------------------------------- rollback
+
+
+def test_rollback_twice_is_rollback_once() -> None:
+    r = rig("canary")
+    r.controller.release(CANDIDATE)
+    first = r.controller.rollback()
+    events = list(r.registry.events)
+
+    second = r.controller.rollback()
+
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert r.registry.events == events
+    assert second.lines[0].startswith("nothing to roll back: release r-20261123T231500Z-7 of v7")
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+
+
+def test_rollback_without_a_release_is_a_usage_error() -> None:
+    r = rig("canary")
+
+    outcome = r.controller.rollback()
+
+    assert outcome.exit_code == 2
+    assert outcome.lines == ("usage: no release recorded for best_model: nothing to roll back",)
+
+
+def test_rollback_restricted_to_one_alias_leaves_the_other() -> None:
+    r = rig("canary")
+    r.controller.release(CANDIDATE)
+
+    outcome = r.controller.rollback(alias="A")
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.registry.aliases() == {"A": OLD_A, "B": CANDIDATE}
+    assert "@B left at v7 (ALIAS=A)" in r.text()
+
+
+# --------------------------------------------------------------------------------- retries and races
+
+
+def test_a_retried_release_resumes_with_the_original_before() -> None:
+    r = rig("canary")
+    r.registry.crash_when = lambda state: state.routing.canary_percent == 25
+    with pytest.raises(Crash):
+        r.controller.release(CANDIDATE)
+    assert r.registry.aliases()["B"] == CANDIDATE  # the crash left @B moved
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    assert "resuming release r-20261123T231500Z-7 of v7" in outcome.lines[0]
+    assert outcome.state is not None
+    assert outcome.state.before.versions == {"A": OLD_A, "B": OLD_B}
+    rollback = r.controller.rollback()
+    assert rollback.exit_code == 0
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+
+
+def test_another_candidate_while_a_release_is_unsettled_must_roll_back_first() -> None:
+    r = rig("canary")
+    r.registry.crash_when = lambda state: state.routing.canary_percent == 25
+    with pytest.raises(Crash):
+        r.controller.release(CANDIDATE)
+    events = list(r.registry.events)
+
+    outcome = r.controller.release("8")
+
+    assert outcome.exit_code == 2
+    assert "is releasing: roll it back first (make rollback)" in outcome.lines[0]
+    assert r.registry.events == events
+
+
+def test_a_manual_alias_move_during_a_run_is_never_overwritten() -> None:
+    r = rig("canary")
+    r.clock.listeners.append(
+        lambda _seconds: r.registry.alias_versions.get("A") == OLD_A and r.registry.manual_move("A", "9")
+    )
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "@A is at v9, not v3 as this release expects" in r.text()
+    assert "@A is at v9, not the release's v7: changed by someone else, left as is" in r.text()
+    assert r.registry.aliases() == {"A": "9", "B": OLD_B}
+    assert ("move", "A", CANDIDATE) not in r.registry.events
+
+
+# ----------------------------------------------------------------------------------- fleet agreement
+
+
+def test_an_unreachable_replica_stops_a_release_before_anything_moves() -> None:
+    r = rig("canary")
+    r.fleet.replicas[1].reachable = False
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "http://replica-1: mode=canary" in outcome.lines[0]
+    assert "http://replica-2: FAILED (unreachable: ConnectError)" in outcome.lines[0]
+    assert r.registry.events == []
+
+
+def test_replicas_in_different_modes_stop_a_release_before_anything_moves() -> None:
+    r = rig("canary")
+    r.fleet.replicas[0].mode = "blue_green"
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "replicas disagree on mode or routing" in outcome.lines[0]
+    assert r.registry.events == []
+
+
+def test_a_replica_that_does_not_converge_is_named_and_the_release_rolled_back() -> None:
+    r = rig("canary")
+    r.fleet.replicas[1].frozen = True
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert "replicas did not converge in 10 s: http://replica-2: release_id=None" in r.text()
+    assert "rollback incomplete" in outcome.lines[-1]
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+
+
+def test_status_lists_every_replica_and_whether_they_agree() -> None:
+    r = rig("canary")
+    r.controller.release(CANDIDATE)
+    r.fleet.replicas[0].reachable = False
+
+    report = r.controller.status()
+
+    assert report.state is not None
+    assert report.state.phase == "promoted"
+    assert not report.agree
+    lines = report.lines()
+    assert lines[0].startswith("best_model: release r-20261123T231500Z-7 of v7 on @B (canary) is promoted")
+    assert lines[1] == "http://replica-1: FAILED (unreachable: ConnectError)"
+    assert lines[2].startswith("http://replica-2: mode=canary live=A canary=0% ab_split=90% @A=v7 @B=v7")
+    assert lines[-1] == "replicas DISAGREE or are unreachable"
+
+
+def test_a_missing_token_is_a_usage_error() -> None:
+    r = rig("canary")
+    r.fleet.token_problem = "RELOAD_SECRET_TOKEN is not set"
+
+    assert r.controller.release(CANDIDATE).exit_code == 2
+    assert r.registry.events == []
+
+
+# ------------------------------------------------------------------------------------------- from_env
+
+
+def test_from_env_needs_the_registry_and_the_replicas() -> None:
+    with pytest.raises(UsageError, match="MLFLOW_TRACKING_URI is not set"):
+        ReleaseController.from_env({"SERVING_REPLICAS": "http://127.0.0.1:1"}, print)
+    with pytest.raises(UsageError, match="SERVING_REPLICAS is not set"):
+        ReleaseController.from_env({"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}, print)
+    with pytest.raises(UsageError, match="RELEASE_STEPS="):
+        ReleaseController.from_env(
+            {"MLFLOW_TRACKING_URI": "x", "SERVING_REPLICAS": "y", "RELEASE_STEPS": "5"}, print
+        )
+
+
+def test_from_env_builds_a_controller_whose_status_names_the_model() -> None:
+    env = {
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:1",
+        "SERVING_REPLICAS": "http://127.0.0.1:1",
+        "MODEL_NAME": "m",
+    }
+
+    controller = ReleaseController.from_env(env, print)
+
+    assert controller.rollback(alias="C").lines == ("usage: ALIAS must be A or B, not 'C'",)
+
+
+def test_releasing_a_released_version_again_is_a_no_op() -> None:
+    r = rig("canary")
+    r.controller.release(CANDIDATE)
+    events = list(r.registry.events)
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0
+    assert outcome.lines[0].startswith("already released, nothing to do: release r-20261123T231500Z-7 of v7")
+    assert r.registry.events == events

@@ -1,0 +1,117 @@
+"""HttpFleet against real HTTP servers on loopback: one answer per replica, failures never hidden."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mlpipeline.release.fleet import HttpFleet
+
+TOKEN = "fleet-token"
+RELEASE = {
+    "model_name": "best_model",
+    "mode": "canary",
+    "live": "A",
+    "canary_percent": 25,
+    "ab_split_percent": 90,
+    "experiment_id": None,
+    "release_id": "r-1",
+    "phase": "releasing",
+    "candidate": "7",
+    "versions": {"A": "3", "B": "7"},
+    "sources": {},
+    "state_error": None,
+}
+
+
+class Replica(BaseHTTPRequestHandler):
+    def _reply(self, status: int, body: object, content_type: str = "application/json") -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/release":
+            self._reply(200, RELEASE)
+        elif self.path == "/metrics":
+            self._reply(
+                200,
+                'serving_requests_total{variant="B",version="7",mode="canary",status="200"} 4.0\n',
+                "text/plain",
+            )
+        else:
+            self._reply(404, {"detail": "not found"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.path == "/release/sync":
+            if self.headers.get("x-token") != TOKEN:
+                self._reply(401, {"detail": "invalid token"})
+            else:
+                self._reply(200, RELEASE)
+        elif self.path == "/variant/B/predict":
+            rows = json.loads(body)["data"]
+            self._reply(200, {"variant": "B", "version": "7", "prediction": [0] * len(rows)})
+        else:
+            self._reply(404, {"detail": "not found"})
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def replica() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Replica)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_every_replica_answers_on_its_own(replica: str, closed_port: str) -> None:
+    fleet = HttpFleet(f"{replica},{closed_port}", TOKEN)
+
+    synced = fleet.sync_all()
+    status = fleet.status_all()
+    metrics = fleet.metrics_all()
+    predicted = fleet.predict_all("B", [[5.1, 3.5, 1.4, 0.2]])
+
+    for views in (synced, status):
+        assert [view.ok for view in views] == [True, False]
+        assert views[0].versions == {"A": "3", "B": "7"}
+        assert (views[0].mode, views[0].canary_percent, views[0].release_id) == ("canary", 25, "r-1")
+        assert views[1].line() == f"{closed_port}: FAILED (unreachable: ConnectError)"
+    assert "serving_requests_total" in (metrics[0].text or "")
+    assert (metrics[1].text, metrics[1].detail) == (None, "unreachable: ConnectError")
+    assert predicted[0].line() == f"{replica}: ok v7 (prediction [0])"
+    assert not predicted[1].ok
+
+
+def test_a_refused_sync_names_the_replica_and_the_reason(replica: str) -> None:
+    fleet = HttpFleet(replica, "wrong-token")
+
+    [view] = fleet.sync_all()
+
+    assert view.line() == f"{replica}: FAILED (POST /release/sync: HTTP 401 invalid token)"
+
+
+def test_a_missing_token_is_reported_before_any_call() -> None:
+    assert HttpFleet("http://127.0.0.1:1", "").sync_problem() == (
+        "RELOAD_SECRET_TOKEN is not set: POST /release/sync on the replicas needs it"
+    )
