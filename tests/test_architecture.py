@@ -14,7 +14,7 @@ import pytest
 from tests.architecture import Layer, modules, violations
 from tooling.model import APP_DIR, REPO_ROOT
 
-COMMANDS = ("validate", "seal", "promote", "applications", "demo", "bench", "helm_unittest")
+COMMANDS = ("validate", "seal", "promote", "applications", "demo", "bench", "helm_unittest", "release")
 TOOLING_LAYERS = (
     Layer("model", ("tooling.model",)),
     Layer("infra", ("tooling.infra",)),

@@ -47,11 +47,9 @@ EXPECTED_EDGES = {
     "check_result": ["notify_failure", "register_model"],
     "notify_failure": [],
     "register_model": ["check_model_ready"],
-    "check_model_ready": ["move_alias"],
-    "move_alias": ["trigger_reload"],
-    "trigger_reload": ["rollback_alias", "verify_replicas"],
-    "verify_replicas": ["release_verified", "rollback_alias"],
-    "rollback_alias": ["release_verified"],
+    "check_model_ready": ["release"],
+    "release": ["release_verified", "rollback_release"],
+    "rollback_release": ["release_verified"],
     "release_verified": [],
 }
 
@@ -87,9 +85,9 @@ def test_trigger_rules_branch_sensor_and_retries(graph: dict[str, Any]) -> None:
         task: spec["trigger_rule"] for task, spec in tasks.items() if spec["trigger_rule"] != "all_success"
     }
     assert special == {
-        # Runs as soon as the reload or the verification failed; skipped when both succeeded or were skipped.
-        "rollback_alias": "one_failed",
-        # Upstream-failed (so the run fails) whenever verification did not succeed, even after a rollback.
+        # Runs when the release failed (or never started); skipped when it succeeded or was skipped.
+        "rollback_release": "one_failed",
+        # Upstream-failed (so the run fails) whenever the release did not succeed, even after a rollback.
         "release_verified": "none_failed_min_one_success",
     }
     assert tasks["check_result"]["type"] == "BranchPythonOperator"
@@ -97,7 +95,7 @@ def test_trigger_rules_branch_sensor_and_retries(graph: dict[str, Any]) -> None:
         "PythonSensor",
         "reschedule",
     )
-    # A failed hot swap is rolled back at once, never retried into a half-released state.
+    # A failed release is rolled back at once, never retried into a half-released state.
     assert {task: spec["retries"] for task, spec in tasks.items() if spec["retries"]} == {
         "train_and_evaluate": 1
     }

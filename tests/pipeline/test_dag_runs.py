@@ -1,7 +1,7 @@
 """The real DAG under ``airflow dags test`` with a real MLflow server, app replicas and Slack receiver.
 
-Nothing is mocked: the three scenarios share the session's MLflow server, one migrated Airflow home and the
-two replicas, and each starts from whatever the registry and the replicas agree on at that moment.
+Nothing is mocked: the scenarios share the session's MLflow server, one migrated Airflow home and the
+replicas (blue-green, the prod strategy), and each starts from whatever the release state says at that moment.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from tooling.infra.airflow import (
     dag_environment,
     run_dag,
     run_pipeline_stage,
-    served_versions,
 )
+from tooling.infra.localstack import LOCAL_RELEASE_POLICY
 
 # Migration starts first, in the background, so it overlaps the servers' start-up.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_migration")]
@@ -31,12 +31,23 @@ def registry(pool: ServingPool) -> MlflowClient:
     return MlflowClient(tracking_uri=pool.mlflow_url, registry_uri=pool.mlflow_url)
 
 
-def alias_version(pool: ServingPool, alias: str = "B") -> str:
-    return str(registry(pool).get_model_version_by_alias(pool.model_name, alias).version)
+def aliases(pool: ServingPool) -> dict[str, str]:
+    return {k: str(v) for k, v in registry(pool).get_registered_model(pool.model_name).aliases.items()}
 
 
 def version_count(pool: ServingPool) -> int:
     return len(registry(pool).search_model_versions(f"name='{pool.model_name}'"))
+
+
+def reports(urls: list[str]) -> dict[str, dict[str, object]]:
+    with httpx.Client(timeout=10) as http:
+        return {url: http.get(f"{url}/release").json() for url in urls}
+
+
+def live_colour(pool: ServingPool) -> str:
+    colours = {str(report["live"]) for report in reports(pool.urls).values()}
+    assert len(colours) == 1, colours
+    return colours.pop()
 
 
 def run(
@@ -52,17 +63,19 @@ def run(
         replica_urls,
         RELOAD_TOKEN,
         model_name=pool.model_name,
-        alias="B",
         slack_webhook_url=slack.url,
         variables=variables,
+        policy={**LOCAL_RELEASE_POLICY, "RELEASE_CONVERGE_SECONDS": "5"},
     )
     return run_dag(home, env, log_path)
 
 
-def test_happy_path_every_replica_serves_the_new_version(
+def test_blue_green_release_goes_to_the_idle_colour_then_switches_every_replica(
     serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
-    previous = alias_version(serving_pool)
+    live = live_colour(serving_pool)
+    idle = "B" if live == "A" else "A"
+    before = aliases(serving_pool)
 
     # Through the demo's own stage, so `make demo` runs exactly what is tested here.
     try:
@@ -72,7 +85,6 @@ def test_happy_path_every_replica_serves_the_new_version(
             RELOAD_TOKEN,
             tmp_path,
             model_name=serving_pool.model_name,
-            alias="B",
             slack_webhook_url=fresh_slack.url,
             airflow_home=airflow_home.path,
         )
@@ -80,25 +92,30 @@ def test_happy_path_every_replica_serves_the_new_version(
         pytest.fail(f"{error}\n{(tmp_path / 'airflow-dag-run.log').read_text()[-3000:]}")
 
     log = (tmp_path / "airflow-dag-run.log").read_text()
-    new = alias_version(serving_pool)
-    assert int(new) > int(previous)
-    assert all(f"{url}: v{previous} -> v{new}" in change for url in serving_pool.urls), change
-    assert served_versions(serving_pool.urls, "B") == dict.fromkeys(serving_pool.urls, new)
+    after = aliases(serving_pool)
+    new = after[idle]
+    assert int(new) > int(before[idle])
+    assert after[live] == before[live]  # the live colour's version is never touched
+    assert live_colour(serving_pool) == idle
+    for url, report in reports(serving_pool.urls).items():
+        assert report["versions"] == after, url
+        assert report["phase"] == "released"
+        assert f"-> live=@{idle} " in change.split(url)[1].splitlines()[0]
     registered = registry(serving_pool).get_model_version(serving_pool.model_name, new)
-    for replica in serving_pool.replicas:
-        served = replica_models(replica.url)["variants"]["B"]
+    for url in serving_pool.urls:
+        served = httpx.get(f"{url}/models", timeout=10).json()["variants"][idle]
         assert (served["version"], served["run_id"]) == (new, registered.run_id)
+    messages = fresh_slack.messages
     expected_order = [
         ":package: registered",
         "is READY",
-        ":arrow_right:",
-        ":arrows_counterclockwise:",
-        "verified",
+        f"to @{idle} (blue_green) recorded",
+        f"every replica serves v{new} on the idle colour @{idle}",
+        f"live colour switched to @{idle}",
+        f":white_check_mark: release of {serving_pool.model_name} v{new} complete",
     ]
-    assert len(fresh_slack.messages) == len(expected_order), fresh_slack.messages
-    for message, marker in zip(fresh_slack.messages, expected_order, strict=True):
-        assert marker in message
-    assert f"v{previous} -> v{new}" in fresh_slack.messages[2]
+    positions = [next(i for i, m in enumerate(messages) if marker in m) for marker in expected_order]
+    assert positions == sorted(positions), messages
     assert RELOAD_TOKEN not in log
     assert fresh_slack.url not in log
 
@@ -106,7 +123,7 @@ def test_happy_path_every_replica_serves_the_new_version(
 def test_below_threshold_registers_nothing_and_notifies(
     serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
-    previous, versions = alias_version(serving_pool), version_count(serving_pool)
+    before, versions, state = aliases(serving_pool), version_count(serving_pool), reports(serving_pool.urls)
 
     # C at its lower bound underfits iris (accuracy ~0.71), far below the highest legal threshold.
     code = run(
@@ -120,38 +137,32 @@ def test_below_threshold_registers_nothing_and_notifies(
     )
 
     assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
-    assert (alias_version(serving_pool), version_count(serving_pool)) == (previous, versions)
-    assert served_versions(serving_pool.urls, "B") == dict.fromkeys(serving_pool.urls, previous)
+    assert (aliases(serving_pool), version_count(serving_pool)) == (before, versions)
+    assert reports(serving_pool.urls) == state
     assert len(fresh_slack.messages) == 1, fresh_slack.messages
     assert "below the threshold 0.99" in fresh_slack.messages[0]
     assert "nothing registered" in fresh_slack.messages[0]
 
 
-def test_refused_reload_rolls_the_alias_back_on_every_replica(
+def test_a_replica_refusing_the_release_rolls_it_back_and_fails_the_run(
     serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
-    previous = alias_version(serving_pool)
     refusing = serving_pool.refusing
-    # Bring the refusing replica (its own token) to where the alias points now, as a fresh pod would be.
-    synced = httpx.post(f"{refusing.url}/variant/B/reload", headers={"x-token": OTHER_TOKEN}, timeout=120)
-    assert synced.json()["version"] == previous
+    # Bring the refusing replica (its own token) to the current release, as a fresh pod would be.
+    synced = httpx.post(f"{refusing.url}/release/sync", headers={"x-token": OTHER_TOKEN}, timeout=120)
+    assert synced.status_code == 200, synced.text
     replica_urls = [serving_pool.urls[0], refusing.url]
+    live, before = live_colour(serving_pool), aliases(serving_pool)
 
     code = run(serving_pool, airflow_home, fresh_slack, tmp_path / "run.log", replica_urls)
 
     assert code != 0
-    assert alias_version(serving_pool) == previous
-    assert served_versions(replica_urls, "B") == dict.fromkeys(replica_urls, previous)
+    assert aliases(serving_pool) == before
+    assert live_colour(serving_pool) == live
+    for url, report in reports(replica_urls).items():
+        assert report["versions"] == before, url
+        assert report["live"] == live, url
     messages = fresh_slack.messages
-    failure = next(message for message in messages if "hot swap to" in message)
-    assert f"{refusing.url}: FAILED (HTTP 403" in failure
-    assert f"{serving_pool.urls[0]}: ok" in failure
-    assert any("task_id=trigger_reload" in message and "log_url=" in message for message in messages)
-    assert ":rewind: rolled back" in messages[-1]
-    assert f"-> v{previous}" in messages[-1]
-    assert messages.index(failure) < len(messages) - 1
-
-
-def replica_models(url: str) -> dict[str, dict[str, dict[str, str]]]:
-    models: dict[str, dict[str, dict[str, str]]] = httpx.get(f"{url}/models", timeout=10).json()
-    return models
+    assert any(f"{refusing.url}" in message and "HTTP 403" in message for message in messages), messages
+    assert any("task_id=release" in message and "log_url=" in message for message in messages)
+    assert any("rolling back release" in message for message in messages)

@@ -51,7 +51,7 @@ def test_an_invalid_optional_takes_its_default_and_warns_once(name: str, raw: st
     assert f"using default {default}" in warnings[0]
 
 
-@pytest.mark.parametrize("missing", ["model_name", "mlflow_alias"])
+@pytest.mark.parametrize("missing", ["model_name"])
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_a_missing_required_variable_fails_with_one_line_naming_it(missing: str, value: str | None) -> None:
     values = {**REQUIRED, missing: value}
@@ -61,6 +61,14 @@ def test_a_missing_required_variable_fails_with_one_line_naming_it(missing: str,
     assert f"'{missing}'" in message
     assert f"AIRFLOW_VAR_{missing.upper()}" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_an_unset_alias_leaves_the_choice_to_the_release_strategy(value: str | None) -> None:
+    warnings: list[str] = []
+    params = resolve_params({**REQUIRED, "mlflow_alias": value}.get, warnings.append)
+    assert params.alias is None
+    assert warnings == []
 
 
 @pytest.mark.parametrize("alias", ["C", "champion", "b"])

@@ -62,30 +62,6 @@ def test_move_alias_sets_it_in_one_call_and_remembers_the_previous_version(
     assert registry.alias_version(mlflow.url, name, "B") == v2
 
 
-@pytest.mark.usefixtures("no_deletes")
-def test_restore_points_the_alias_back_at_the_previous_version(
-    mlflow: ServerProcess, two_versions: tuple[str, str, str]
-) -> None:
-    name, v1, v2 = two_versions
-    registry.move_alias(mlflow.url, name, "A", v1)
-    move = registry.move_alias(mlflow.url, name, "A", v2)
-
-    registry.restore_alias(mlflow.url, move)
-
-    assert registry.alias_version(mlflow.url, name, "A") == v1
-
-
-def test_restore_of_a_first_assignment_removes_the_alias(
-    mlflow: ServerProcess, two_versions: tuple[str, str, str]
-) -> None:
-    name, v1, _ = two_versions
-    move = registry.move_alias(mlflow.url, name, "A", v1)
-
-    registry.restore_alias(mlflow.url, move)
-
-    assert registry.alias_version(mlflow.url, name, "A") is None
-
-
 def test_alias_version_of_an_unknown_model_or_alias_is_none(
     mlflow: ServerProcess, two_versions: tuple[str, str, str]
 ) -> None:

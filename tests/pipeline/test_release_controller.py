@@ -250,6 +250,19 @@ def test_rollback_twice_is_rollback_once() -> None:
     assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
 
 
+def test_rollback_of_a_version_never_released_leaves_the_last_release_alone() -> None:
+    r = rig("canary")
+    r.controller.release(CANDIDATE)
+    events = list(r.registry.events)
+
+    outcome = r.controller.rollback(release_of="8")  # a DAG run that failed before its release began
+
+    assert outcome.exit_code == 0
+    assert outcome.lines[0].startswith("nothing to roll back: v8 was never released")
+    assert r.registry.events == events
+    assert r.registry.aliases() == {"A": CANDIDATE, "B": CANDIDATE}
+
+
 def test_rollback_without_a_release_is_a_usage_error() -> None:
     r = rig("canary")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlpipeline.replicas import DiscoveryError, Resolver, discover, reload_all, resolve_ipv4, verify_all
-from tests.pipeline.support import RELOAD_TOKEN, ServingPool
-from tooling.infra.localstack import LOOPBACK, free_port
+from mlpipeline.replicas import DiscoveryError, Resolver, discover, resolve_ipv4
+from tooling.infra.localstack import LOOPBACK
 
 
 def fake_dns(records: dict[str, list[str]]) -> Resolver:
@@ -58,40 +57,3 @@ def test_an_unusable_spec_is_one_line_naming_the_problem(spec: str, reason: str)
 def test_unresolvable_host_is_a_discovery_error() -> None:
     with pytest.raises(DiscoveryError, match=r"cannot resolve serving replicas host 'no-such-host\.invalid'"):
         discover("dns+http://no-such-host.invalid:8000")
-
-
-@pytest.mark.slow
-def test_one_replica_down_does_not_hide_the_others(serving_pool: ServingPool) -> None:
-    down = f"http://{LOOPBACK}:{free_port()}"
-    urls = [serving_pool.urls[0], down, serving_pool.urls[1]]
-    current = serving_pool.versions["A"]
-
-    report = reload_all(urls, "A", RELOAD_TOKEN)
-
-    assert not report.ok
-    assert [outcome.ok for outcome in report.outcomes] == [True, False, True]
-    assert report.outcomes[0].version == current
-    assert report.outcomes[1].detail.startswith("unreachable: ConnectError")
-    assert report.summary().startswith("reload @A: 2/3 ok; ")
-    assert f"{down}: FAILED (unreachable" in report.summary()
-
-
-@pytest.mark.slow
-def test_a_refused_reload_is_reported_with_the_apps_reason(serving_pool: ServingPool) -> None:
-    report = reload_all([serving_pool.urls[0], serving_pool.refusing.url], "A", RELOAD_TOKEN)
-
-    assert [outcome.ok for outcome in report.outcomes] == [True, False]
-    assert report.outcomes[1].detail == "HTTP 403 x-token is not valid"
-    assert RELOAD_TOKEN not in report.summary()
-
-
-@pytest.mark.slow
-def test_verify_names_each_replica_that_serves_another_version(serving_pool: ServingPool) -> None:
-    current = serving_pool.versions["A"]
-    assert verify_all(serving_pool.urls, "A", current).ok
-
-    report = verify_all(serving_pool.urls, "A", "999")
-
-    assert not report.ok
-    assert [outcome.version for outcome in report.outcomes] == [current, current]
-    assert all(outcome.detail == "expected v999" for outcome in report.outcomes)

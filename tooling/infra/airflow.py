@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from tooling.infra.localstack import LOCAL_RELEASE_POLICY
 from tooling.model import AIRFLOW_VENV, DAGS_DIR, DEFAULT_MODEL_NAME
 
 AIRFLOW_BIN = AIRFLOW_VENV / "bin" / "airflow"
@@ -87,17 +88,23 @@ def dag_environment(
     token: str,
     *,
     model_name: str = DEFAULT_MODEL_NAME,
-    alias: str = "B",
+    alias: str = "",
     slack_webhook_url: str = "",
     variables: Mapping[str, str] | None = None,
+    policy: Mapping[str, str] = LOCAL_RELEASE_POLICY,
 ) -> dict[str, str]:
-    """What the Airflow chart sets in a cluster, with the replicas as a local list of base URLs."""
+    """What the Airflow chart sets in a cluster, with the replicas as a local list of base URLs.
+
+    ``alias`` empty: the release strategy picks it (blue-green: the idle colour). ``policy``: the RELEASE_*
+    variables, by default windows of seconds so a local canary finishes quickly.
+    """
     airflow_variables = {"model_name": model_name, "mlflow_alias": alias, **(variables or {})}
     return {
         "MLFLOW_TRACKING_URI": mlflow_url,
         "SERVING_REPLICAS": ",".join(replica_urls),
         "RELOAD_SECRET_TOKEN": token,
         "SLACK_WEBHOOK_URL": slack_webhook_url,
+        **policy,
         **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in airflow_variables.items()},
     }
 
@@ -107,23 +114,23 @@ def run_dag(home: AirflowHome, env: Mapping[str, str], log_path: Path) -> int:
     return _airflow(home, ["dags", "test", DAG_ID], env, log_path, RUN_TIMEOUT_SECONDS)
 
 
-def served_versions(replica_urls: Sequence[str], alias: str) -> dict[str, str | None]:
-    """Each replica's version for ``alias`` per its ``GET /models`` (None: not loaded or unreachable)."""
-    versions: dict[str, str | None] = {}
+def release_views(replica_urls: Sequence[str]) -> dict[str, str]:
+    """Each replica's effective release in one line (live colour, versions), from ``GET /release``."""
+    views: dict[str, str] = {}
     with httpx.Client(timeout=10.0) as http:
         for url in replica_urls:
             try:
-                variant = http.get(f"{url}/models").json().get("variants", {}).get(alias)
-            except (httpx.HTTPError, ValueError):
-                variant = None
-            versions[url] = str(variant["version"]) if isinstance(variant, dict) else None
-    return versions
+                report = http.get(f"{url}/release").json()
+                versions = " ".join(f"@{a}=v{v or '-'}" for a, v in sorted(report["versions"].items()))
+                views[url] = f"live=@{report['live']} {versions} phase={report['phase'] or '-'}"
+            except (httpx.HTTPError, ValueError, KeyError, AttributeError):
+                views[url] = "unreachable"
+    return views
 
 
-def describe_change(alias: str, before: Mapping[str, str | None], after: Mapping[str, str | None]) -> str:
-    lines = [f"@{alias} on each replica (before -> after):"]
-    for url, version in after.items():
-        lines.append(f"  {url}: v{before.get(url) or '-'} -> v{version or '-'}")
+def describe_change(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    lines = ["each replica's release (before -> after):"]
+    lines += [f"  {url}: {before.get(url, '-')} -> {view}" for url, view in after.items()]
     return "\n".join(lines)
 
 
@@ -134,27 +141,21 @@ def run_pipeline_stage(
     workdir: Path,
     *,
     model_name: str = DEFAULT_MODEL_NAME,
-    alias: str = "B",
     slack_webhook_url: str = "",
     airflow_home: Path | None = None,
 ) -> str:
-    """Run the DAG once; print and return what changed (alias -> version on each replica).
+    """Run the DAG once; print and return what changed on each replica (its ``GET /release``).
 
     The Airflow home defaults to ``workdir/airflow`` and is migrated on first use only.
     """
     home = prepare_airflow_home(airflow_home or workdir / "airflow")
-    before = served_versions(replica_urls, alias)
+    before = release_views(replica_urls)
     env = dag_environment(
-        mlflow_url,
-        replica_urls,
-        token,
-        model_name=model_name,
-        alias=alias,
-        slack_webhook_url=slack_webhook_url,
+        mlflow_url, replica_urls, token, model_name=model_name, slack_webhook_url=slack_webhook_url
     )
     log_path = workdir / "airflow-dag-run.log"
     code = run_dag(home, env, log_path)
-    change = describe_change(alias, before, served_versions(replica_urls, alias))
+    change = describe_change(before, release_views(replica_urls))
     print(change)
     if code != 0:
         raise PipelineStageError(f"DAG {DAG_ID} failed (exit {code}); task logs: {log_path}")

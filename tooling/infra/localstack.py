@@ -31,6 +31,19 @@ ROUTING_MODES: dict[str, dict[str, str]] = {
 """The app's three routing modes with the seed's settings (blue-green serves DEFAULT_ALIAS=B to everyone)."""
 
 
+LOCAL_RELEASE_POLICY: dict[str, str] = {
+    "RELEASE_STEPS": "10,50,100",
+    "RELEASE_STEP_SECONDS": "20",
+    "RELEASE_MIN_REQUESTS": "30",
+    "RELEASE_MAX_ERROR_RATE": "0.02",
+    "RELEASE_MAX_P99_RATIO": "3",
+    "RELEASE_CONVERGE_SECONDS": "30",
+    "RELEASE_POLL_SECONDS": "1",
+}
+"""The release policy of local runs (demo, tests): the environments' gates with windows of seconds, so a
+canary step closes after a few dozen requests to B; every step still needs real routed traffic to pass."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
+import mlflow
+import mlflow.pyfunc
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import infer_signature
+from sklearn.datasets import load_iris
 
 from mlpipeline import registry
-from mlpipeline.training import train_and_log
+from mlpipeline.training import TrainingResult, train_and_log
 from tooling.model import DEFAULT_MODEL_NAME
 
 # The run links mlflow prints after every training run are noise here.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 READY_POLL_SECONDS = 0.2
+FAULTY_MODEL_CODE = Path(__file__).with_name("faulty_model.py")
+FAULTY_EXPERIMENT = "faulty-candidates"
 
 
 def register_version(
@@ -26,6 +33,29 @@ def register_version(
 ) -> ModelVersion:
     """Train, log and register one model version; return it once the registry says READY."""
     trained = train_and_log(tracking_uri, c=c, max_iter=max_iter)
+    return _register_ready(tracking_uri, model_name, trained, timeout)
+
+
+def register_faulty_version(tracking_uri: str, model_name: str, timeout: float = 60.0) -> ModelVersion:
+    """Register the deliberately bad candidate of ``faulty_model.py`` (fails on long petals); READY."""
+    features, labels = load_iris(return_X_y=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(FAULTY_EXPERIMENT)
+    with mlflow.start_run() as run:
+        logged = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(FAULTY_MODEL_CODE),
+            signature=infer_signature(features, labels),
+            input_example=features[:1],
+            pip_requirements=[f"mlflow-skinny=={mlflow.__version__}"],
+        )
+    trained = TrainingResult(run.info.run_id, 0.0, logged.model_uri, logged.model_id)
+    return _register_ready(tracking_uri, model_name, trained, timeout)
+
+
+def _register_ready(
+    tracking_uri: str, model_name: str, trained: TrainingResult, timeout: float
+) -> ModelVersion:
     version = registry.register(
         tracking_uri,
         model_name,

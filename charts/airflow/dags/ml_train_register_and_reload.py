@@ -1,13 +1,17 @@
-"""ml_train_register_and_reload: train, threshold, register, READY, alias, reload every replica, verify.
+"""ml_train_register_and_reload: train, threshold, register, READY, then release to every serving replica.
 
 This file only wires tasks; the work is in ``mlpipeline`` (Airflow-free, unit-tested). Tasks import it when
-they run, so parsing this file stays fast. If the reload or the verification fails on any replica,
-``rollback_alias`` moves the alias back, reloads the replicas and checks them, and ``release_verified`` (the
-run's last task) ends upstream-failed, so the run fails.
+they run, so parsing this file stays fast. ``release`` hands the version to the release controller with the
+fleet's strategy (blue-green: the idle colour, then the switch; canary: analysed steps, then promotion; A/B:
+@B), the same code as ``make release``. A release that stops has been rolled back by the controller; if the
+task fails any other way, ``rollback_release`` undoes this run's release from the release state in the
+registry, and ``release_verified`` (the run's last task) ends upstream-failed, so the run fails.
 
-Environment (set by the Airflow chart): MLFLOW_TRACKING_URI, SERVING_REPLICAS, RELOAD_SECRET_TOKEN,
-SLACK_WEBHOOK_URL (optional: SLACK_TIMEOUT_SECONDS), and the Variables as AIRFLOW_VAR_MODEL_NAME,
-AIRFLOW_VAR_MLFLOW_ALIAS, AIRFLOW_VAR_LOGREG_C, AIRFLOW_VAR_LOGREG_MAX_ITER, AIRFLOW_VAR_ACCURACY_THRESHOLD.
+Environment (set by the Airflow chart): MLFLOW_TRACKING_URI, SERVING_REPLICAS, RELOAD_SECRET_TOKEN, the
+release policy RELEASE_STEPS, RELEASE_STEP_SECONDS, RELEASE_MIN_REQUESTS, RELEASE_MAX_ERROR_RATE,
+RELEASE_MAX_P99_RATIO, RELEASE_CONVERGE_SECONDS, SLACK_WEBHOOK_URL (optional: SLACK_TIMEOUT_SECONDS), and
+the Variables as AIRFLOW_VAR_MODEL_NAME, AIRFLOW_VAR_MLFLOW_ALIAS (optional), AIRFLOW_VAR_LOGREG_C,
+AIRFLOW_VAR_LOGREG_MAX_ITER, AIRFLOW_VAR_ACCURACY_THRESHOLD.
 """
 
 from __future__ import annotations
@@ -103,46 +107,29 @@ def check_model_ready(ti: Any, **_: Any) -> bool:
 
 
 @one_line_failures
-def move_alias(ti: Any, **_: Any) -> dict[str, Any]:
+def release(ti: Any, **_: Any) -> list[str]:
     from mlpipeline import steps
 
     trained = _trained(ti)
     version = ti.xcom_pull(task_ids="register_model")
-    return steps.move_alias(_runtime(), trained["model_name"], trained["alias"], version)
+    return steps.release(_runtime(), trained["model_name"], version, trained["alias"])
 
 
 @one_line_failures
-def trigger_reload(ti: Any, **_: Any) -> list[str]:
+def rollback_release(ti: Any, **_: Any) -> list[str]:
     from mlpipeline import steps
 
-    trained = _trained(ti)
-    return steps.trigger_reload(
-        _runtime(), trained["alias"], ti.xcom_pull(task_ids="register_model"), trained["run_id"]
-    )
-
-
-@one_line_failures
-def verify_replicas(ti: Any, **_: Any) -> str:
-    from mlpipeline import steps
-
-    return steps.verify_replicas(_runtime(), _trained(ti)["alias"], ti.xcom_pull(task_ids="register_model"))
-
-
-@one_line_failures
-def rollback_alias(ti: Any, **_: Any) -> list[str]:
-    from mlpipeline import steps
-
-    move = ti.xcom_pull(task_ids="move_alias")
-    if not move:
-        raise AirflowSkipException("the alias was never moved: nothing to roll back")
-    return steps.rollback(_runtime(), move)
+    version = ti.xcom_pull(task_ids="register_model")
+    if not version:
+        raise AirflowSkipException("no version was registered: nothing to roll back")
+    return steps.rollback_release(_runtime(), _trained(ti)["model_name"], version)
 
 
 def release_verified(ti: Any, **_: Any) -> str:
     from mlpipeline import steps
 
     return steps.announce_release(
-        _runtime(), _trained(ti)["model_name"], ti.xcom_pull(task_ids="verify_replicas")
+        _runtime(), _trained(ti)["model_name"], ti.xcom_pull(task_ids="register_model")
     )
 
 
@@ -161,7 +148,7 @@ with DAG(
     schedule=None,
     catchup=False,
     max_active_runs=1,  # two runs moving one alias at once could roll back each other's release
-    tags=["mlops", "train", "sensor", "reload"],
+    tags=["mlops", "train", "sensor", "release"],
     default_args={"retries": 0, "on_failure_callback": alert_task_failure},
 ) as dag:
     train = PythonOperator(
@@ -177,11 +164,14 @@ with DAG(
         poke_interval=10,
         timeout=600,
     )
-    alias = PythonOperator(task_id="move_alias", python_callable=move_alias)
-    reload = PythonOperator(task_id="trigger_reload", python_callable=trigger_reload)
-    verify = PythonOperator(task_id="verify_replicas", python_callable=verify_replicas)
+    # A canary runs for steps x RELEASE_STEP_SECONDS at most; the controller bounds every wait itself.
+    released_to_fleet = PythonOperator(
+        task_id="release", python_callable=release, execution_timeout=timedelta(hours=6)
+    )
     rollback = PythonOperator(
-        task_id="rollback_alias", python_callable=rollback_alias, trigger_rule=TriggerRule.ONE_FAILED
+        task_id="rollback_release",
+        python_callable=rollback_release,
+        trigger_rule=TriggerRule.ONE_FAILED,
     )
     # The run's verdict: a leaf that fails (upstream_failed) whenever the release failed, even when the
     # rollback then succeeded, so the run is marked failed; skipped with everything else below threshold.
@@ -192,6 +182,5 @@ with DAG(
     )
 
     train >> branch >> [register, below_threshold]
-    register >> ready >> alias >> reload >> verify
-    [reload, verify] >> rollback
-    [verify, rollback] >> released
+    register >> ready >> released_to_fleet >> rollback
+    [released_to_fleet, rollback] >> released

@@ -121,6 +121,20 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: {{ .Values.pipeline.servingReplicas | quote }}
 - name: SLACK_TIMEOUT_SECONDS
   value: {{ .Values.pipeline.slackTimeoutSeconds | toString | quote }}
+{{- with .Values.pipeline.release }}
+- name: RELEASE_STEPS
+  value: {{ join "," .steps | quote }}
+- name: RELEASE_STEP_SECONDS
+  value: {{ .stepSeconds | toString | quote }}
+- name: RELEASE_MIN_REQUESTS
+  value: {{ .minRequests | toString | quote }}
+- name: RELEASE_MAX_ERROR_RATE
+  value: {{ .maxErrorRate | toString | quote }}
+- name: RELEASE_MAX_P99_RATIO
+  value: {{ .maxP99Ratio | toString | quote }}
+- name: RELEASE_CONVERGE_SECONDS
+  value: {{ .convergeSeconds | toString | quote }}
+{{- end }}
 {{- range $name, $value := .Values.pipeline.variables }}
 - name: AIRFLOW_VAR_{{ upper $name }}
   value: {{ $value | toString | quote }}

@@ -3,7 +3,8 @@
 Policy (seed): an optional Variable that is missing takes its default silently; one that is set but does not
 parse or is out of bounds takes its default *and* says so (the ``warn`` callback goes to Slack), so a typo
 never stops training but never goes unnoticed either. ``model_name`` and ``mlflow_alias`` have no safe
-default: without them the task fails with one line naming the Variable.
+default: without it the task fails with one line naming the Variable. ``mlflow_alias`` is optional: empty
+means the release strategy picks the alias (blue-green: the idle colour; canary and A/B test: B).
 """
 
 from __future__ import annotations
@@ -57,18 +58,19 @@ ACCURACY_THRESHOLD = Bounded(
     "accuracy_threshold", 0.9, _finite_float, lambda t: 0.5 <= t <= 0.99, "a number from 0.5 to 0.99"
 )
 OPTIONAL_VARIABLES = (LOGREG_C, LOGREG_MAX_ITER, ACCURACY_THRESHOLD)
-REQUIRED_VARIABLES: tuple[str, ...] = ("model_name", "mlflow_alias")
+REQUIRED_VARIABLES: tuple[str, ...] = ("model_name",)
 
 
 @dataclass(frozen=True)
 class PipelineParams:
     model_name: str
-    alias: str
+    alias: str | None
+    """None: the release strategy decides."""
     c: float
     max_iter: int
     accuracy_threshold: float
 
-    def as_dict(self) -> dict[str, str | float | int]:
+    def as_dict(self) -> dict[str, str | float | int | None]:
         return {
             "model_name": self.model_name,
             "alias": self.alias,
@@ -88,8 +90,8 @@ def _required(name: str, read: Callable[[str], str | None]) -> str:
 def resolve_params(read: Callable[[str], str | None], warn: Callable[[str], None]) -> PipelineParams:
     """``read(name)`` returns a Variable's raw text or None; ``warn`` receives one line per replaced value."""
     model_name = _required("model_name", read)
-    alias = _required("mlflow_alias", read)
-    if alias not in SERVED_ALIASES:
+    alias = (read("mlflow_alias") or "").strip() or None
+    if alias is not None and alias not in SERVED_ALIASES:
         raise ParameterError(
             f"Airflow Variable 'mlflow_alias' is {alias[:16]!r}: the serving app serves only "
             + ", ".join(SERVED_ALIASES)

@@ -1,4 +1,4 @@
-"""The model registry side of a release: register a version, wait for READY, move an alias, move it back.
+"""The model registry side of the pipeline: register a version, wait for READY, point an alias at it.
 
 An alias is moved with one ``set_registered_model_alias`` call, which MLflow applies atomically: readers see
 the old version or the new one, never a missing alias (the seed deleted then set it). The alias moves only
@@ -74,17 +74,3 @@ def move_alias(tracking_uri: str, model_name: str, alias: str, version: str) -> 
     except MlflowException as error:
         raise RegistryError(f"cannot move {model_name}@{alias} to v{version}: {error.error_code}") from None
     return AliasMove(model_name, alias, version, previous)
-
-
-def restore_alias(tracking_uri: str, move: AliasMove) -> None:
-    """Undo ``move``: point the alias back at its previous version (atomic), or remove it if it had none."""
-    registry = client(tracking_uri)
-    try:
-        if move.previous_version is None:
-            registry.delete_registered_model_alias(move.model_name, move.alias)
-        else:
-            registry.set_registered_model_alias(move.model_name, move.alias, move.previous_version)
-    except MlflowException as error:
-        raise RegistryError(
-            f"cannot move {move.model_name}@{move.alias} back to v{move.previous_version}: {error.error_code}"
-        ) from None

@@ -1,4 +1,4 @@
-"""Reach every serving replica: find them, hot-swap a variant on each, check what each one serves.
+"""Find every serving replica, and describe what one replica answered (the release fleet's building blocks).
 
 Discovery reads ``SERVING_REPLICAS``:
 
@@ -16,14 +16,14 @@ Each replica is called on its own and gets its own outcome; one replica down nev
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
 DNS_SCHEME = "dns+"
-RELOAD_TIMEOUT_SECONDS = 120.0  # a first load downloads the artifacts and imports sklearn
+SYNC_TIMEOUT_SECONDS = 120.0  # a sync may load a version: download the artifacts, import sklearn
 STATUS_TIMEOUT_SECONDS = 10.0
 
 Resolver = Callable[[str, int], list[str]]
@@ -79,26 +79,6 @@ class ReplicaOutcome:
         return f"{self.url}: {state}{version}{detail}"
 
 
-@dataclass(frozen=True)
-class ReplicaReport:
-    action: str
-    alias: str
-    outcomes: tuple[ReplicaOutcome, ...]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.outcomes) and all(outcome.ok for outcome in self.outcomes)
-
-    @property
-    def failed(self) -> tuple[ReplicaOutcome, ...]:
-        return tuple(outcome for outcome in self.outcomes if not outcome.ok)
-
-    def summary(self) -> str:
-        """One line: how many replicas failed, then each replica's outcome."""
-        head = f"{self.action} @{self.alias}: {len(self.outcomes) - len(self.failed)}/{len(self.outcomes)} ok"
-        return head + "; " + "; ".join(outcome.line() for outcome in self.outcomes)
-
-
 def response_detail(response: httpx.Response) -> str:
     """The app's one-line ``detail`` (never more than a line, never the body verbatim when it is not JSON)."""
     try:
@@ -112,47 +92,3 @@ def response_detail(response: httpx.Response) -> str:
 
 def transport_failure(error: httpx.HTTPError) -> str:
     return f"unreachable: {type(error).__name__}"
-
-
-def reload_one(http: httpx.Client, url: str, alias: str, token: str) -> ReplicaOutcome:
-    try:
-        response = http.post(f"{url}/variant/{alias}/reload", headers={"x-token": token})
-    except httpx.HTTPError as error:
-        return ReplicaOutcome(url, False, detail=transport_failure(error))
-    if response.status_code != 200:
-        return ReplicaOutcome(url, False, detail=response_detail(response))
-    body = response.json()
-    return ReplicaOutcome(url, True, version=str(body.get("version")), detail=str(body.get("status", "")))
-
-
-def served_version(http: httpx.Client, url: str, alias: str) -> ReplicaOutcome:
-    """What ``url`` serves for ``alias`` according to its ``GET /models`` (ok=False if it cannot say)."""
-    try:
-        response = http.get(f"{url}/models")
-    except httpx.HTTPError as error:
-        return ReplicaOutcome(url, False, detail=transport_failure(error))
-    if response.status_code != 200:
-        return ReplicaOutcome(url, False, detail=response_detail(response))
-    variant = response.json().get("variants", {}).get(alias)
-    if not isinstance(variant, dict):
-        return ReplicaOutcome(url, False, detail=f"@{alias} not loaded")
-    return ReplicaOutcome(url, True, version=str(variant.get("version")))
-
-
-def reload_all(urls: Iterable[str], alias: str, token: str) -> ReplicaReport:
-    """POST /variant/{alias}/reload on every replica; each replica's outcome is recorded on its own."""
-    with httpx.Client(timeout=RELOAD_TIMEOUT_SECONDS) as http:
-        outcomes = tuple(reload_one(http, url, alias, token) for url in urls)
-    return ReplicaReport("reload", alias, outcomes)
-
-
-def verify_all(urls: Iterable[str], alias: str, expected_version: str) -> ReplicaReport:
-    """Every replica must serve ``expected_version`` for ``alias`` (per ``GET /models``)."""
-    outcomes = []
-    with httpx.Client(timeout=STATUS_TIMEOUT_SECONDS) as http:
-        for url in urls:
-            seen = served_version(http, url, alias)
-            if seen.ok and seen.version != expected_version:
-                seen = ReplicaOutcome(url, False, seen.version, f"expected v{expected_version}")
-            outcomes.append(seen)
-    return ReplicaReport(f"verify v{expected_version}", alias, tuple(outcomes))

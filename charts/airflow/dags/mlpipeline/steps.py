@@ -1,20 +1,24 @@
 """The pipeline's steps, one function per DAG task, with no Airflow in them.
 
-Each step takes the run's ``Runtime`` (where MLflow, the replicas, the token and Slack are) and plain values
-pulled from earlier steps, returns JSON-able values for the next ones, sends its Slack message, and raises
-``StepFailed`` with one line when the release must stop.
+Each step takes the run's ``Runtime`` (where MLflow and Slack are, and the environment the release controller
+reads: the replicas, the token, the RELEASE_* policy) and plain values pulled from earlier steps, returns
+JSON-able values for the next ones, sends its Slack message, and raises ``StepFailed`` with one line when the
+run must stop. Releasing and rolling back are the release controller's (``mlpipeline.release``), the same
+code ``make release`` and ``make rollback`` run.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlpipeline import registry, replicas
+from mlpipeline import registry
 from mlpipeline.notify import SlackNotifier
 from mlpipeline.params import PipelineParams
+from mlpipeline.release.controller import ReleaseController
+from mlpipeline.release.errors import UsageError
 
 
 class StepFailed(RuntimeError):
@@ -24,8 +28,7 @@ class StepFailed(RuntimeError):
 @dataclass(frozen=True)
 class Runtime:
     tracking_uri: str
-    replicas_spec: str
-    reload_token: str
+    environ: Mapping[str, str] = field(repr=False)  # carries the reload token: never in a repr or log
     slack: SlackNotifier
 
     @classmethod
@@ -33,18 +36,10 @@ class Runtime:
         tracking_uri = environ.get("MLFLOW_TRACKING_URI", "").strip()
         if not tracking_uri:
             raise StepFailed("environment variable MLFLOW_TRACKING_URI is not set")
-        return cls(
-            tracking_uri=tracking_uri,
-            replicas_spec=environ.get("SERVING_REPLICAS", ""),
-            reload_token=environ.get("RELOAD_SECRET_TOKEN", "").strip(),
-            slack=SlackNotifier.from_env(),
-        )
+        return cls(tracking_uri=tracking_uri, environ=dict(environ), slack=SlackNotifier.from_env())
 
-    def replica_urls(self) -> list[str]:
-        try:
-            return replicas.discover(self.replicas_spec)
-        except replicas.DiscoveryError as error:
-            raise StepFailed(str(error)) from None
+    def slack_line(self, line: str) -> None:
+        self.slack.send(line)
 
     def fail(self, message: str) -> StepFailed:
         """Tell Slack, then hand back the exception for the caller to raise."""
@@ -103,69 +98,44 @@ def check_model_ready(runtime: Runtime, model_name: str, version: str) -> bool:
     return ready
 
 
-def move_alias(runtime: Runtime, model_name: str, alias: str, version: str) -> dict[str, Any]:
+def _controller(runtime: Runtime, model_name: str) -> ReleaseController:
+    """The release controller (the one ``make release`` runs) for ``model_name``; each step line to Slack."""
+    environ = {**runtime.environ, "MLFLOW_TRACKING_URI": runtime.tracking_uri, "MODEL_NAME": model_name}
     try:
-        move = registry.move_alias(runtime.tracking_uri, model_name, alias, version)
-    except registry.RegistryError as error:
-        raise runtime.fail(str(error)) from None
-    runtime.slack.send(f":arrow_right: {model_name}@{alias}: v{move.previous_version or '-'} -> v{version}")
-    return asdict(move)
+        return ReleaseController.from_env(environ, report=runtime.slack_line)
+    except UsageError as error:
+        raise runtime.fail(f"release cannot start: {error}") from None
 
 
-def trigger_reload(runtime: Runtime, alias: str, version: str, run_id: str) -> list[str]:
-    """Hot-swap ``alias`` on every replica; fails unless every replica now serves ``version``."""
-    if not runtime.reload_token:
-        raise runtime.fail("environment variable RELOAD_SECRET_TOKEN is not set: replicas cannot be reloaded")
-    report = replicas.reload_all(runtime.replica_urls(), alias, runtime.reload_token)
-    if not report.ok:
-        raise runtime.fail(f"hot swap to v{version} failed: {report.summary()}")
-    stale = [outcome.line() for outcome in report.outcomes if outcome.version != version]
-    if stale:
-        raise runtime.fail(f"hot swap to v{version} loaded another version: {'; '.join(stale)}")
-    runtime.slack.send(
-        f":arrows_counterclockwise: hot swap @{alias} -> v{version} (run_id={run_id}): {report.summary()}"
-    )
-    return [outcome.line() for outcome in report.outcomes]
+def release(runtime: Runtime, model_name: str, version: str, alias: str | None) -> list[str]:
+    """Hand ``version`` to the release controller with the fleet's strategy; fails unless it is released.
+
+    Blue-green loads it on the idle colour and switches; canary steps through the analysed weights and
+    promotes; A/B loads it on @B. A stopped release has already been rolled back by the controller.
+    """
+    outcome = _controller(runtime, model_name).release(version, alias)
+    if outcome.exit_code != 0:
+        last = outcome.lines[-1] if outcome.lines else "no step ran"
+        raise StepFailed(f"release of {model_name} v{version} did not complete: {last}")
+    return list(outcome.lines)
 
 
-def verify_replicas(runtime: Runtime, alias: str, version: str) -> str:
-    report = replicas.verify_all(runtime.replica_urls(), alias, version)
-    if not report.ok:
-        raise runtime.fail(f"verification failed: {report.summary()}")
-    return report.summary()
+def rollback_release(runtime: Runtime, model_name: str, version: str) -> list[str]:
+    """Roll back this run's release, reading what to restore from the release state (never from XCom).
+
+    A no-op when this run's version was never released or is already rolled back (the controller rolls a
+    stopped release back itself), so the task is safe to retry.
+    """
+    outcome = _controller(runtime, model_name).rollback(release_of=version)
+    if outcome.exit_code != 0:
+        raise StepFailed(f"rollback of {model_name} v{version} incomplete: {outcome.lines[-1]}")
+    return list(outcome.lines)
 
 
-def announce_release(runtime: Runtime, model_name: str, verified: str) -> str:
-    message = f":white_check_mark: release of {model_name} verified: {verified}"
+def announce_release(runtime: Runtime, model_name: str, version: str) -> str:
+    message = f":white_check_mark: release of {model_name} v{version} complete"
     runtime.slack.send(message)
     return message
-
-
-def rollback(runtime: Runtime, move: Mapping[str, Any]) -> list[str]:
-    """Point the alias back at its previous version, reload every replica, check they all serve it."""
-    undo = registry.AliasMove(**move)
-    label = f"{undo.model_name}@{undo.alias}"
-    try:
-        registry.restore_alias(runtime.tracking_uri, undo)
-    except registry.RegistryError as error:
-        raise runtime.fail(f"rollback failed: {error}") from None
-    if undo.previous_version is None:
-        raise runtime.fail(
-            f"rollback: {label} had no previous version, alias removed; "
-            f"replicas keep v{undo.version} in memory"
-        )
-    urls = runtime.replica_urls()
-    reload_report = replicas.reload_all(urls, undo.alias, runtime.reload_token)
-    verify_report = replicas.verify_all(urls, undo.alias, undo.previous_version)
-    if not verify_report.ok:
-        raise runtime.fail(
-            f"rollback of {label} to v{undo.previous_version} incomplete: {verify_report.summary()} "
-            f"(reload: {reload_report.summary()})"
-        )
-    runtime.slack.send(
-        f":rewind: rolled back {label} v{undo.version} -> v{undo.previous_version}; {verify_report.summary()}"
-    )
-    return [outcome.line() for outcome in verify_report.outcomes]
 
 
 def task_failed_message(dag_id: str, task_id: str, log_url: str) -> str:

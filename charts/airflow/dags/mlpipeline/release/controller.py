@@ -152,8 +152,12 @@ class ReleaseController:
             return self._stop_and_roll_back()
         return self._finish(0, f"released: {_describe(state)}", state)
 
-    def rollback(self, alias: str | None = None) -> Outcome:
-        """Undo the last release recorded in the registry; a second rollback is a no-op, never a toggle."""
+    def rollback(self, alias: str | None = None, *, release_of: str | None = None) -> Outcome:
+        """Undo the last release recorded in the registry; a second rollback is a no-op, never a toggle.
+
+        ``release_of``: roll back only if the last release is of this version (a DAG run undoes its own
+        release, never the previous run's when it failed before its release began).
+        """
         self._lines = []
         if alias is not None and alias not in ALIASES:
             return self._finish(2, f"usage: ALIAS must be A or B, not {alias!r}", None)
@@ -163,12 +167,18 @@ class ReleaseController:
             return self._finish(2, f"usage: {error}; fix or delete the tag", None)
         except RegistryError as error:
             return self._finish(1, f"cannot read the release state: {error}", None)
+        if state is None and release_of is not None:
+            return self._finish(0, f"nothing to roll back: v{release_of} was never released", None)
         if state is None:
             return self._finish(
                 2, f"usage: no release recorded for {self._store.model_name}: nothing to roll back", None
             )
         if state.phase == "rolled_back":
             return self._finish(0, f"nothing to roll back: {_describe(state)}", state)
+        if release_of is not None and state.candidate != release_of:
+            return self._finish(
+                0, f"nothing to roll back: v{release_of} was never released; last: {_describe(state)}", state
+            )
         problem = self._fleet.sync_problem()
         if problem:
             return self._finish(2, f"usage: {problem}", state)

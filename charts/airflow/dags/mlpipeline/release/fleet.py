@@ -14,8 +14,8 @@ import httpx
 
 from mlpipeline.release.ports import ReplicaMetrics, ReplicaView
 from mlpipeline.replicas import (
-    RELOAD_TIMEOUT_SECONDS,
     STATUS_TIMEOUT_SECONDS,
+    SYNC_TIMEOUT_SECONDS,
     ReplicaOutcome,
     Resolver,
     discover,
@@ -54,7 +54,7 @@ class HttpFleet:
 
     def sync_all(self) -> list[ReplicaView]:
         # A sync may load a model (download and import): the reload timeout, not the status one.
-        return self._each(RELOAD_TIMEOUT_SECONDS, self._sync)
+        return self._each(SYNC_TIMEOUT_SECONDS, self._sync)
 
     def _sync(self, http: httpx.Client, url: str) -> ReplicaView:
         return _view(http, url, "POST", "/release/sync", {"x-token": self._token})
