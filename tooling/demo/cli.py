@@ -5,8 +5,11 @@
    client ids each, and the per-variant counts checked against the mode's settings (±5 points);
 3. a new version registered, alias @B moved onto it, the app hot-swapped by its reload API, ``/models``
    shown before and after;
-4. the training pipeline (the Airflow DAG, run by ``airflow dags test``) retrains, registers and moves
-   @B, and reloads two app replicas.
+4. releases under client traffic on two replicas, through the release command (``make release``): a
+   blue-green release switched and switched back, a canary that steps up and promotes, and a bad canary
+   stopped at its first step and rolled back;
+5. the training pipeline (the Airflow DAG ``ml_train_register_and_reload``, run by ``airflow dags test``)
+   retrains, registers and releases the new version blue-green to two app replicas.
 
 Every process started here is stopped on exit, on failure and on Ctrl-C. Exit status 1 if a check fails.
 """
@@ -20,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from tooling.demo.releases import run_blue_green_stage, run_canary_stage
 from tooling.demo.stages import MODEL_NAME, run_hot_swap_stage, run_pipeline, run_routing_stage, show
 from tooling.infra.localstack import mlflow_server
 from tooling.infra.proc import stop_on_sigterm
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 ok = run_routing_stage(mlflow.url, args.workdir, token)
                 ok &= run_hot_swap_stage(mlflow.url, args.workdir, token)
+                ok &= run_blue_green_stage(mlflow.url, args.workdir, token)
+                ok &= run_canary_stage(mlflow.url, args.workdir, token)
                 if not args.skip_pipeline:
                     ok &= run_pipeline(mlflow.url, args.workdir, token)
         except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tooling.infra.airflow import PipelineStageError, run_pipeline_stage
+from tooling.infra.airflow import DAG_ID, PipelineStageError, run_pipeline_stage
 from tooling.infra.localstack import ROUTING_MODES, ServerProcess, app_server
 from tooling.infra.registry_seed import point_alias, register_version
 from tooling.model import DEFAULT_MODEL_NAME
@@ -102,7 +102,10 @@ def run_pipeline(mlflow_url: str, workdir: Path, token: str) -> bool:
     env = {"MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, **ROUTING_MODES["blue_green"]}
     with ExitStack() as stack:
         replicas = [stack.enter_context(app_server(env, workdir / f"replica-{i}.log")) for i in (1, 2)]
-        print("\n== pipeline: the Airflow DAG retrains, registers, moves @B and reloads both replicas")
+        print(
+            f"\n== pipeline: the Airflow DAG {DAG_ID} retrains, registers and releases the new version "
+            "blue-green to both replicas (the idle colour, then the switch)"
+        )
         try:
             run_pipeline_stage(mlflow_url, [r.url for r in replicas], token, workdir)
         except PipelineStageError as error:
