@@ -136,9 +136,11 @@ def test_ab_test_release_loads_the_candidate_on_every_replica_with_a_new_experim
 ) -> None:
     with start_fleet(**AB_TEST) as fleet:
         candidate = register_version(fleet.mlflow_url, fleet.model_name, c=0.3).version
-        finished = fleet.command("release", "--version", candidate)
+        with client_traffic(fleet.urls) as traffic:
+            finished = fleet.command("release", "--version", candidate)
 
         assert finished.returncode == 0, output(finished)
+        assert failures(traffic.since()) == []
         assert fleet.agreed("versions") == {"A": fleet.seeded["A"], "B": candidate}
         assert fleet.agreed("ab_split_percent") == 90
         assert fleet.agreed("experiment_id")
