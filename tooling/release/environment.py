@@ -26,7 +26,7 @@ class UnknownEnvironment(ValueError):
 def release_defaults(env: str) -> dict[str, str]:
     """``RELEASE_*``, ``MODEL_NAME`` and ``ALIAS`` as the pipeline of ``env`` sees them."""
     if env not in ENVIRONMENTS:
-        raise UnknownEnvironment(f"ENV={env!r}: not an environment ({', '.join(ENVIRONMENTS)})")
+        raise UnknownEnvironment(f"not an environment ({', '.join(ENVIRONMENTS)})")
     objects = render_manifests(Deployment("airflow", env))
     for obj in objects:
         spec = pod_spec(obj)
