@@ -45,6 +45,9 @@ class Fleet:
             "SERVING_REPLICAS": ",".join([*self.urls, *self.extra_urls]),
             "RELOAD_SECRET_TOKEN": TOKEN,
             **LOCAL_RELEASE_POLICY,
+            # The p99 gate is unit-tested; here, on a shared two-core machine, the p99 of a window of a few
+            # dozen loopback requests is its slowest one: noise, which must not decide these tests.
+            "RELEASE_MAX_P99_RATIO": "100",
             **overrides,
         }
 
