@@ -11,10 +11,7 @@ A move names the version the alias must point at now (``expected``) and the one 
 from __future__ import annotations
 
 from mlpipeline.release.errors import ConflictError
-
-
-def _name(version: str | None) -> str:
-    return "unset" if version is None else f"v{version}"
+from mlpipeline.release.state import version_label
 
 
 def must_move(alias: str, current: str | None, expected: str | None, new: str | None) -> bool:
@@ -24,6 +21,6 @@ def must_move(alias: str, current: str | None, expected: str | None, new: str | 
     if current == expected:
         return True
     raise ConflictError(
-        f"@{alias} is at {_name(current)}, not {_name(expected)} as this release expects "
-        f"(moved by someone else?): left at {_name(current)}, not moved to {_name(new)}"
+        f"@{alias} is at {version_label(current)}, not {version_label(expected)} as this release expects "
+        f"(moved by someone else?): left at {version_label(current)}, not moved to {version_label(new)}"
     )

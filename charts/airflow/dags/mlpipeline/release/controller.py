@@ -28,7 +28,15 @@ from mlpipeline.release.fleet import HttpFleet
 from mlpipeline.release.mlflow_store import MlflowStore
 from mlpipeline.release.policy import ReleasePolicy
 from mlpipeline.release.ports import Clock, Fleet, RegistryStore, ReplicaView, SystemClock
-from mlpipeline.release.state import ALIASES, STRATEGIES, Before, ReleaseState, Routing, StateError
+from mlpipeline.release.state import (
+    ALIASES,
+    STRATEGIES,
+    Before,
+    ReleaseState,
+    Routing,
+    StateError,
+    version_label,
+)
 from mlpipeline.replicas import DiscoveryError
 
 DEFAULT_MODEL_NAME = "best_model"
@@ -75,12 +83,8 @@ class StatusReport:
         return [head, *(view.line() for view in self.replicas), *self.problems, verdict]
 
 
-def _version(version: str | None) -> str:
-    return "unset" if version is None else f"v{version}"
-
-
 def _before(before: Before) -> str:
-    versions = " ".join(f"@{alias}={_version(before.version(alias))}" for alias in ALIASES)
+    versions = " ".join(f"@{alias}={version_label(before.version(alias))}" for alias in ALIASES)
     return f"{versions} {before.routing.describe()}"
 
 
@@ -224,7 +228,8 @@ class ReleaseController:
     def _move(self, alias: str, expected: str | None, new: str | None) -> None:
         moved = self._store.move_alias(alias, expected, new)
         action = "moved" if moved else "already"
-        self._say(f"@{alias} {action} {_version(new)}" + (f" (was {_version(expected)})" if moved else ""))
+        was = f" (was {version_label(expected)})" if moved else ""
+        self._say(f"@{alias} {action} {version_label(new)}{was}")
 
     def _converge(
         self, state: ReleaseState, versions: Mapping[str, str | None], *, patient: bool = True
@@ -537,12 +542,12 @@ class ReleaseController:
         for alias in aliases:
             target, now = before.version(alias), current.get(alias)
             if now == target:
-                self._say(f"@{alias} already at {_version(target)}")
+                self._say(f"@{alias} already at {version_label(target)}")
                 expected[alias] = target
             elif now != state.candidate:
                 self._say(
-                    f"@{alias} is at {_version(now)}, not the release's v{state.candidate}: "
-                    f"changed by someone else, left as is (before: {_version(target)})"
+                    f"@{alias} is at {version_label(now)}, not the release's v{state.candidate}: "
+                    f"changed by someone else, left as is (before: {version_label(target)})"
                 )
             else:
                 try:
@@ -554,7 +559,7 @@ class ReleaseController:
         # An alias that had no version before is removed; whether a replica unloads it is the app's business.
         expected = {alias: version for alias, version in expected.items() if version is not None}
         for alias in sorted(set(self._changed_aliases(state)) - set(aliases)):
-            self._say(f"@{alias} left at {_version(current.get(alias))} (ALIAS={aliases[0]})")
+            self._say(f"@{alias} left at {version_label(current.get(alias))} (ALIAS={aliases[0]})")
         self._step(problems, lambda: self._converge(state, expected, patient=not problems), "")
         try:
             state = self._write(
@@ -609,7 +614,7 @@ def _disagreement(view: ReplicaView, state: ReleaseState, versions: Mapping[str,
         if value is not None and getattr(view, name) != value
     ]
     wrong += [
-        f"@{alias}={_version(view.versions.get(alias))} (expected {_version(version)})"
+        f"@{alias}={version_label(view.versions.get(alias))} (expected {version_label(version)})"
         for alias, version in versions.items()
         if view.versions.get(alias) != version
     ]

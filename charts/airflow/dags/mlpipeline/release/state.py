@@ -22,6 +22,11 @@ PHASES = ("releasing", "released", "promoted", "stopped", "rolled_back")
 UNSETTLED = ("releasing", "stopped")
 
 
+def version_label(version: str | None) -> str:
+    """How every release line names a version: ``v7``, or ``unset`` for an alias that points nowhere."""
+    return "unset" if version is None else f"v{version}"
+
+
 class StateError(ValueError):
     """The tag is not a valid release state; the message is one line naming the field."""
 
