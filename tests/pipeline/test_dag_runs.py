@@ -100,7 +100,7 @@ def test_blue_green_release_goes_to_the_idle_colour_then_switches_every_replica(
     for url, report in reports(serving_pool.urls).items():
         assert report["versions"] == after, url
         assert report["phase"] == "released"
-        assert f"-> live=@{idle} " in change.split(url)[1].splitlines()[0]
+        assert f" live={idle} " in change.split(url)[1].splitlines()[0].split(" -> ")[1]
     registered = registry(serving_pool).get_model_version(serving_pool.model_name, new)
     for url in serving_pool.urls:
         served = httpx.get(f"{url}/models", timeout=10).json()["variants"][idle]

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.pipeline.support import enter_concurrently, unique_model_name
-from tooling.infra.localstack import LOCAL_RELEASE_POLICY, ServerProcess, app_server
+from tooling.infra.localstack import ServerProcess, app_server, release_environment
 from tooling.infra.registry_seed import seed_variants
 from tooling.model import REPO_ROOT
 
@@ -40,11 +40,7 @@ class Fleet:
     def environment(self, **overrides: str) -> dict[str, str]:
         """What the release command reads (the DAG gets the same from the Airflow chart)."""
         return {
-            "MLFLOW_TRACKING_URI": self.mlflow_url,
-            "MODEL_NAME": self.model_name,
-            "SERVING_REPLICAS": ",".join([*self.urls, *self.extra_urls]),
-            "RELOAD_SECRET_TOKEN": TOKEN,
-            **LOCAL_RELEASE_POLICY,
+            **release_environment(self.mlflow_url, self.model_name, [*self.urls, *self.extra_urls], TOKEN),
             # The p99 gate is unit-tested; here, on a shared two-core machine, the p99 of a window of a few
             # dozen loopback requests is its slowest one: noise, which must not decide these tests.
             "RELEASE_MAX_P99_RATIO": "100",

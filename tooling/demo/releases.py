@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.infra.localstack import LOCAL_RELEASE_POLICY, ServerProcess, app_server
+from tooling.infra.localstack import LOCAL_RELEASE_POLICY, ServerProcess, app_server, release_environment
 from tooling.infra.registry_seed import register_faulty_version, register_version
 from tooling.infra.traffic import Traffic, client_traffic, flip_flops
 from tooling.model import DEFAULT_MODEL_NAME, REPO_ROOT
@@ -36,11 +36,7 @@ class DemoFleet:
         print(f"\n$ make {action}{f' MODEL_VERSION={version}' if version else ''}", flush=True)
         env = {
             **os.environ,
-            **LOCAL_RELEASE_POLICY,
-            "MLFLOW_TRACKING_URI": self.mlflow_url,
-            "MODEL_NAME": DEFAULT_MODEL_NAME,
-            "SERVING_REPLICAS": ",".join(self.urls),
-            "RELOAD_SECRET_TOKEN": self.token,
+            **release_environment(self.mlflow_url, DEFAULT_MODEL_NAME, self.urls, self.token),
             "PYTHONUNBUFFERED": "1",
         }
         command = [sys.executable, "-m", "tooling.release", action]

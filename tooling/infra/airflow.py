@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tooling.infra.localstack import LOCAL_RELEASE_POLICY
+from mlpipeline.release.fleet import HttpFleet
+from tooling.infra.localstack import LOCAL_RELEASE_POLICY, release_environment
 from tooling.model import AIRFLOW_VENV, DAGS_DIR, DEFAULT_MODEL_NAME
 
 AIRFLOW_BIN = AIRFLOW_VENV / "bin" / "airflow"
@@ -100,11 +99,8 @@ def dag_environment(
     """
     airflow_variables = {"model_name": model_name, "mlflow_alias": alias, **(variables or {})}
     return {
-        "MLFLOW_TRACKING_URI": mlflow_url,
-        "SERVING_REPLICAS": ",".join(replica_urls),
-        "RELOAD_SECRET_TOKEN": token,
+        **release_environment(mlflow_url, model_name, replica_urls, token, policy),
         "SLACK_WEBHOOK_URL": slack_webhook_url,
-        **policy,
         **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in airflow_variables.items()},
     }
 
@@ -115,17 +111,8 @@ def run_dag(home: AirflowHome, env: Mapping[str, str], log_path: Path) -> int:
 
 
 def release_views(replica_urls: Sequence[str]) -> dict[str, str]:
-    """Each replica's effective release in one line (live colour, versions), from ``GET /release``."""
-    views: dict[str, str] = {}
-    with httpx.Client(timeout=10.0) as http:
-        for url in replica_urls:
-            try:
-                report = http.get(f"{url}/release").json()
-                versions = " ".join(f"@{a}=v{v or '-'}" for a, v in sorted(report["versions"].items()))
-                views[url] = f"live=@{report['live']} {versions} phase={report['phase'] or '-'}"
-            except (httpx.HTTPError, ValueError, KeyError, AttributeError):
-                views[url] = "unreachable"
-    return views
+    """Each replica's ``GET /release`` in one line, read as the release controller reads it."""
+    return {view.url: view.describe() for view in HttpFleet(",".join(replica_urls), "").status_all()}
 
 
 def describe_change(before: Mapping[str, str], after: Mapping[str, str]) -> str:

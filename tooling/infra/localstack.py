@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,23 @@ LOCAL_RELEASE_POLICY: dict[str, str] = {
 }
 """The release policy of local runs (demo, tests): the environments' gates with windows of seconds, so a
 canary step closes after a few dozen requests to B; every step still needs real routed traffic to pass."""
+
+
+def release_environment(
+    mlflow_url: str,
+    model_name: str,
+    replica_urls: Sequence[str],
+    token: str,
+    policy: Mapping[str, str] = LOCAL_RELEASE_POLICY,
+) -> dict[str, str]:
+    """What the release controller reads, for replicas on loopback (the Airflow chart sets the same)."""
+    return {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODEL_NAME": model_name,
+        "SERVING_REPLICAS": ",".join(replica_urls),
+        "RELOAD_SECRET_TOKEN": token,
+        **policy,
+    }
 
 
 def free_port() -> int:

@@ -76,12 +76,16 @@ class ReplicaView:
         )
 
     def line(self) -> str:
+        return f"{self.url}: {self.describe()}"
+
+    def describe(self) -> str:
+        """What the replica reports, in one line without its URL."""
         if not self.ok:
-            return f"{self.url}: FAILED ({self.detail})"
+            return f"FAILED ({self.detail})"
         versions = " ".join(f"@{alias}=v{self.versions.get(alias)}" for alias in ALIASES)
         error = f" state_error: {self.state_error}" if self.state_error else ""
         return (
-            f"{self.url}: mode={self.mode} live={self.live} canary={self.canary_percent}% "
+            f"mode={self.mode} live={self.live} canary={self.canary_percent}% "
             f"ab_split={self.ab_split_percent}% {versions} release={self.release_id} "
             f"phase={self.phase}{error}"
         )
