@@ -45,17 +45,18 @@ class Bounded(Generic[Number]):
         return value
 
 
-def _finite_float(raw: str) -> float:
+def finite_float(raw: str) -> float:
+    """``float(raw)``, refusing nan and the infinities with the same ValueError a non-number gets."""
     value = float(raw)
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(raw)
     return value
 
 
-LOGREG_C = Bounded("logreg_C", 1.0, _finite_float, lambda c: 0.001 <= c <= 10.0, "a number from 0.001 to 10")
+LOGREG_C = Bounded("logreg_C", 1.0, finite_float, lambda c: 0.001 <= c <= 10.0, "a number from 0.001 to 10")
 LOGREG_MAX_ITER = Bounded("logreg_max_iter", 200, int, lambda n: n > 50, "an integer above 50")
 ACCURACY_THRESHOLD = Bounded(
-    "accuracy_threshold", 0.9, _finite_float, lambda t: 0.5 <= t <= 0.99, "a number from 0.5 to 0.99"
+    "accuracy_threshold", 0.9, finite_float, lambda t: 0.5 <= t <= 0.99, "a number from 0.5 to 0.99"
 )
 OPTIONAL_VARIABLES = (LOGREG_C, LOGREG_MAX_ITER, ACCURACY_THRESHOLD)
 REQUIRED_VARIABLES: tuple[str, ...] = ("model_name",)

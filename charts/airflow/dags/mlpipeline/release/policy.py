@@ -7,11 +7,11 @@ Every variable is optional; an empty value means unset (Helm renders absent valu
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from mlpipeline.params import finite_float
 from mlpipeline.release.errors import UsageError
 
 T = TypeVar("T")
@@ -59,12 +59,9 @@ class ReleasePolicy:
 
 def _number(variable: str, raw: str, kind: Callable[[str], T], rule: str) -> T:
     try:
-        value = kind(raw)
+        return kind(raw)
     except ValueError:
         raise UsageError(f"{variable}={raw!r}: must be {rule}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(f"{variable}={raw!r}: must be {rule}")
-    return value
 
 
 def _ranged(kind: Callable[[str], T], low: float, high: float, rule: str) -> Callable[[str, str], T]:
@@ -79,7 +76,7 @@ def _ranged(kind: Callable[[str], T], low: float, high: float, rule: str) -> Cal
 
 def _positive_seconds(variable: str, raw: str) -> float:
     rule = "a number of seconds > 0 and <= 86400"
-    value = _number(variable, raw, float, rule)
+    value = _number(variable, raw, finite_float, rule)
     if not 0 < value <= 86400:
         raise UsageError(f"{variable}={raw!r}: must be {rule}")
     return value
@@ -101,8 +98,8 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "steps": _steps,
     "step_seconds": _positive_seconds,
     "min_requests": _ranged(int, 1, 10**9, "an integer >= 1"),
-    "max_error_rate": _ranged(float, 0.0, 1.0, "a fraction 0..1 (0.01 = one point of 5xx rate)"),
-    "max_p99_ratio": _ranged(float, 1.0, 1000.0, "a ratio >= 1 (1.5 = B's p99 at most 1.5 x A's)"),
+    "max_error_rate": _ranged(finite_float, 0.0, 1.0, "a fraction 0..1 (0.01 = one point of 5xx rate)"),
+    "max_p99_ratio": _ranged(finite_float, 1.0, 1000.0, "a ratio >= 1 (1.5 = B's p99 at most 1.5 x A's)"),
     "converge_seconds": _positive_seconds,
     "poll_seconds": _positive_seconds,
 }
