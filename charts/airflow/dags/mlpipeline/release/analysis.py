@@ -125,7 +125,8 @@ class GateResult:
         return f"{self.gate} {'passed' if self.passed else 'FAILED'}: {self.detail}"
 
 
-def _ms(seconds: float | None) -> str:
+def ms(seconds: float | None) -> str:
+    """A latency as every release line shows it."""
     return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
@@ -149,18 +150,18 @@ def evaluate(b: VariantWindow, a: VariantWindow, policy: ReleasePolicy) -> tuple
     b_p99, a_p99 = b.p99, a.p99
     limit = None if a_p99 is None else policy.max_p99_ratio * a_p99
     if b_p99 is None:
-        latency = GateResult("p99", True, f"no B latency observed (A {_ms(a_p99)})")
+        latency = GateResult("p99", True, f"no B latency observed (A {ms(a_p99)})")
     elif b_p99 <= P99_FLOOR_SECONDS and (a_p99 is None or a_p99 <= P99_FLOOR_SECONDS):
         latency = GateResult(
-            "p99", True, f"B {_ms(b_p99)}, A {_ms(a_p99)}: both at most {_ms(P99_FLOOR_SECONDS)}"
+            "p99", True, f"B {ms(b_p99)}, A {ms(a_p99)}: both at most {ms(P99_FLOOR_SECONDS)}"
         )
     elif limit is None:
-        latency = GateResult("p99", True, f"B {_ms(b_p99)}; no A requests to compare with")
+        latency = GateResult("p99", True, f"B {ms(b_p99)}; no A requests to compare with")
     else:
         latency = GateResult(
             "p99",
             b_p99 <= limit,
-            f"B {_ms(b_p99)} vs A {_ms(a_p99)}: at most {policy.max_p99_ratio:g} x A = {_ms(limit)}",
+            f"B {ms(b_p99)} vs A {ms(a_p99)}: at most {policy.max_p99_ratio:g} x A = {ms(limit)}",
         )
     fallbacks = GateResult(
         "fallbacks",

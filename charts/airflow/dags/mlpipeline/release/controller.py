@@ -96,9 +96,7 @@ def _describe(state: ReleaseState) -> str:
 
 
 def _window_line(name: str, window: analysis.VariantWindow) -> str:
-    p99 = window.p99
-    latency = "n/a" if p99 is None else f"{p99 * 1000:.1f} ms"
-    return f"{name} {window.requests:g} requests, 5xx {window.error_rate:.2%}, p99 {latency}"
+    return f"{name} {window.requests:g} requests, 5xx {window.error_rate:.2%}, p99 {analysis.ms(window.p99)}"
 
 
 class ReleaseController:
