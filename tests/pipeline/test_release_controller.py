@@ -422,6 +422,24 @@ def test_from_env_builds_a_controller_whose_status_names_the_model() -> None:
     assert controller.rollback(alias="C").lines == ("usage: ALIAS must be A or B, not 'C'",)
 
 
+@pytest.mark.parametrize(
+    ("version", "alias", "expected"),
+    [
+        ("latest", None, "usage: MODEL_VERSION must be a version number, not 'latest'"),
+        ("7", "C", "usage: ALIAS must be A or B, not 'C'"),
+    ],
+)
+def test_a_bad_request_is_refused_before_the_registry_is_read(
+    version: str, alias: str | None, expected: str
+) -> None:
+    env = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1", "SERVING_REPLICAS": "http://127.0.0.1:1"}
+    controller = ReleaseController.from_env(env, print)  # nothing listens there: a read would fail
+
+    outcome = controller.release(version, alias)
+
+    assert (outcome.exit_code, outcome.lines) == (2, (expected,))
+
+
 def test_releasing_a_released_version_again_is_a_no_op() -> None:
     r = rig("canary")
     r.controller.release(CANDIDATE)

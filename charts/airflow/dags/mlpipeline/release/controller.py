@@ -88,6 +88,13 @@ def _before(before: Before) -> str:
     return f"{versions} {before.routing.describe()}"
 
 
+def _check_request(version: str, alias: str | None) -> None:
+    if alias is not None and alias not in ALIASES:
+        raise UsageError(f"ALIAS must be A or B, not {alias!r}")
+    if not version.isdigit():
+        raise UsageError(f"MODEL_VERSION must be a version number, not {version!r}")
+
+
 def _describe(state: ReleaseState) -> str:
     return (
         f"release {state.release_id} of v{state.candidate} on @{state.alias} ({state.strategy}) "
@@ -131,11 +138,13 @@ class ReleaseController:
     def release(self, version: str, alias: str | None = None) -> Outcome:
         """Release ``version`` with the fleet's strategy; ``alias`` narrows the target (see each strategy)."""
         self._lines = []
+        version = str(version).strip()
         try:
-            done = self._already_released(str(version).strip(), alias)
+            _check_request(version, alias)  # before any I/O: a bad request never reaches the registry
+            done = self._already_released(version, alias)
             if done is not None:
                 return self._finish(0, f"already released, nothing to do: {_describe(done)}", done)
-            state = self._begin(str(version).strip(), alias)
+            state = self._begin(version, alias)
         except UsageError as error:
             return self._finish(2, f"usage: {error}", None)
         except StateError as error:
@@ -264,11 +273,7 @@ class ReleaseController:
         return state if alias in (None, state.alias) else None
 
     def _begin(self, version: str, alias: str | None) -> ReleaseState:
-        """Check the request and the fleet, then record the release (or find the one to resume)."""
-        if alias is not None and alias not in ALIASES:
-            raise UsageError(f"ALIAS must be A or B, not {alias!r}")
-        if not version.isdigit():
-            raise UsageError(f"MODEL_VERSION must be a version number, not {version!r}")
+        """Check the version and the fleet, then record the release (or find the one to resume)."""
         status = self._store.version_status(version)
         if status is None:
             raise UsageError(f"{self._store.model_name} has no version {version}")
