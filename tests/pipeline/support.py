@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mlpipeline import registry
 from tooling.infra.localstack import ServerProcess
 
 RELOAD_TOKEN = "pipeline-test-token"
@@ -46,3 +47,9 @@ def enter_concurrently(stack: ExitStack, managers: list[AbstractContextManager[T
         if future.exception() is None:
             stack.push(manager.__exit__)
     return [future.result() for future in futures]
+
+
+def alias_versions(mlflow_url: str, model_name: str) -> dict[str, str]:
+    """Every alias of ``model_name`` and its version, read straight from the registry."""
+    model = registry.client(mlflow_url).get_registered_model(model_name)
+    return {alias: str(version) for alias, version in model.aliases.items()}

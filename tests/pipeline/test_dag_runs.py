@@ -12,7 +12,8 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool
+from mlpipeline.registry import client
+from tests.pipeline.support import OTHER_TOKEN, RELOAD_TOKEN, ServingPool, alias_versions
 from tests.webhook import WebhookReceiver
 from tooling.infra.airflow import (
     AirflowHome,
@@ -28,11 +29,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_migration")]
 
 
 def registry(pool: ServingPool) -> MlflowClient:
-    return MlflowClient(tracking_uri=pool.mlflow_url, registry_uri=pool.mlflow_url)
+    return client(pool.mlflow_url)
 
 
 def aliases(pool: ServingPool) -> dict[str, str]:
-    return {k: str(v) for k, v in registry(pool).get_registered_model(pool.model_name).aliases.items()}
+    return alias_versions(pool.mlflow_url, pool.model_name)
 
 
 def version_count(pool: ServingPool) -> int:

@@ -16,9 +16,11 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from mlpipeline.registry import client
 from mlpipeline.release.controller import ReleaseController
 from serving.inference.routing import bucket
 from tests.app.support import wait_for
+from tests.pipeline.support import alias_versions
 from tests.release.conftest import StartFleet
 from tests.release.support import WATCHER_POLL_SECONDS, Fleet, output
 from tooling.infra.localstack import LOCAL_RELEASE_POLICY, app_server, free_port
@@ -35,11 +37,11 @@ FIRST_STEP = int(LOCAL_RELEASE_POLICY["RELEASE_STEPS"].split(",")[0])
 
 
 def registry(fleet: Fleet) -> MlflowClient:
-    return MlflowClient(tracking_uri=fleet.mlflow_url, registry_uri=fleet.mlflow_url)
+    return client(fleet.mlflow_url)
 
 
 def aliases(fleet: Fleet) -> dict[str, str]:
-    return {k: str(v) for k, v in registry(fleet).get_registered_model(fleet.model_name).aliases.items()}
+    return alias_versions(fleet.mlflow_url, fleet.model_name)
 
 
 def at_first_step(fleet: Fleet) -> bool:
