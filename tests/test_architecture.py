@@ -1,5 +1,5 @@
 """Imports point down only: the tooling (model <- infra <- checks <- commands, commands apart) and the app
-(config <- telemetry <- repository <- inference <- api).
+(config <- telemetry <- repository <- outcomes <- inference <- api).
 
 ``tests/architecture.py`` holds the checker; the layers are declared here as data (bottom first).
 """
@@ -27,6 +27,7 @@ APP_LAYERS = (
     Layer("config", ("serving.config",)),
     Layer("telemetry", ("serving.telemetry",)),
     Layer("repository", ("serving.repository",)),
+    Layer("outcomes", ("serving.outcomes",)),
     Layer("inference", ("serving.inference",)),
     Layer("api", ("serving.api",)),
 )

@@ -1,0 +1,1 @@
+"""The prediction log, feedback and the statistics of online quality."""
