@@ -13,14 +13,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk shellcheck
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk shellcheck postgres
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
 	$(PY) -m tooling.demo
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk
+	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk postgres
 	bin/helm-unittest charts/fastapi charts/mlflow charts/airflow
 	$(PY) -m pytest
 

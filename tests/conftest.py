@@ -1,4 +1,5 @@
-"""Fixtures shared by every suite: a real MLflow server on loopback with two registered iris models."""
+"""Fixtures shared by every suite: a real MLflow server on loopback with two registered iris models, and a
+real PostgreSQL server for the prediction log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tooling.infra.localstack import ServerProcess, mlflow_server
+from tooling.infra.postgres import PostgresServer, postgres_server
 from tooling.infra.registry_seed import seed_variants
 from tooling.model import DEFAULT_MODEL_NAME
 
@@ -18,6 +20,14 @@ MODEL_NAME = DEFAULT_MODEL_NAME
 def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real ``mlflow server`` (SQLite + local artifacts), shared by the session."""
     with mlflow_server(tmp_path_factory.mktemp("mlflow")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1, shared by the session: ``.url`` is the app's own database and
+    role (``PREDICTION_LOG_URL``); ``.stop()`` / ``.start()`` take it down and back (same port, same data)."""
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
         yield server
 
 

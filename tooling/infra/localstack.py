@@ -86,11 +86,14 @@ class ServerProcess:
             return ""
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes], grace: float = 10.0, signum: signal.Signals = signal.SIGTERM
+) -> None:
+    """Stop a process started in its own session: ``signum`` to its group, SIGKILL after ``grace``."""
     if process.poll() is not None:
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signum)
         process.wait(timeout=grace)
     except (ProcessLookupError, PermissionError):
         return
@@ -145,7 +148,7 @@ def running(
         _wait_until_up(server, ready_path, timeout)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextmanager

@@ -41,6 +41,7 @@ class SecretContract:
 CONTRACT: tuple[SecretContract, ...] = (
     SecretContract("fastapi", "fastapi-reload-token", ("RELOAD_SECRET_TOKEN",)),
     SecretContract("fastapi", "slack-webhook", ("SLACK_WEBHOOK_URL",)),
+    SecretContract("fastapi", "fastapi-prediction-log", ("PREDICTION_LOG_URL",)),
     SecretContract("airflow", "fastapi-reload-token", ("RELOAD_SECRET_TOKEN",)),
     SecretContract("airflow", "slack-webhook", ("SLACK_WEBHOOK_URL",)),
     SecretContract("airflow", "airflow-metadata-db", ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",)),
@@ -52,12 +53,18 @@ CONTRACT: tuple[SecretContract, ...] = (
 )
 """Secret name, namespace and keys, per environment (the Secrets every chart may reference)."""
 
+PREDICTION_LOG_ON_POSTGRES = frozenset({"prod"})
+"""Environments whose prediction log is a database and role of its own on the PostgreSQL that MLflow's backend
+store runs on (sealed-secrets/README.md creates them). Elsewhere the URL is empty, so the app keeps its SQLite
+file on the log volume: dev's MLflow has no PostgreSQL, and its single replica needs no shared log."""
+
 
 def placeholder_values(env: str) -> dict[str, str]:
     """One value per key for an environment; a key shared by two namespaces (the reload token the pipeline
     presents to the serving app) gets the same value in both."""
     password = secrets.token_urlsafe(24)
     airflow, mlflow = namespace("airflow", env), namespace("mlflow", env)
+    postgres = f"{mlflow}-postgresql.{mlflow}.svc:5432"
     return {
         "RELOAD_SECRET_TOKEN": secrets.token_urlsafe(32),
         # Empty means "not configured" to the app and the pipeline: no Slack until a real webhook is sealed.
@@ -71,8 +78,11 @@ def placeholder_values(env: str) -> dict[str, str]:
             secrets.choice(string.ascii_uppercase + string.digits) for _ in range(20)
         ),
         "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
-        "MLFLOW_BACKEND_STORE_URI": (
-            f"postgresql://mlflow:{secrets.token_urlsafe(24)}@{mlflow}-postgresql.{mlflow}.svc:5432/mlflow"
+        "MLFLOW_BACKEND_STORE_URI": f"postgresql://mlflow:{secrets.token_urlsafe(24)}@{postgres}/mlflow",
+        "PREDICTION_LOG_URL": (
+            f"postgresql+psycopg://prediction_log:{secrets.token_urlsafe(24)}@{postgres}/prediction_log"
+            if env in PREDICTION_LOG_ON_POSTGRES
+            else ""
         ),
     }
 
