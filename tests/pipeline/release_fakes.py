@@ -3,6 +3,7 @@
 The fake replicas behave like the app's contract: a sync re-reads the registry (the state tag as JSON and both
 aliases), ``GET /release`` reports the effective values, and traffic served while the fake clock sleeps is
 counted in a real ``prometheus_client`` registry per replica, so the controller parses real exposition text.
+``GET /experiment`` answers a body in the app's shape, set by the test (the verdict is the app's statistics).
 """
 
 from __future__ import annotations
@@ -16,12 +17,48 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from mlpipeline.registry import READY
 from mlpipeline.release.cas import must_move
-from mlpipeline.release.ports import ReplicaMetrics, ReplicaView
+from mlpipeline.release.ports import ExperimentView, ReplicaMetrics, ReplicaView
 from mlpipeline.release.state import ReleaseState, Routing
 from mlpipeline.replicas import ReplicaOutcome
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SETTINGS = Routing(live="A", canary_percent=10, ab_split_percent=90)
+START = datetime(2026, 11, 23, 23, 15, tzinfo=UTC)  # FakeClock.now() at time 0
+
+
+def experiment_body(
+    a_labelled: int = 0,
+    b_labelled: int = 0,
+    difference: tuple[float, float, float] | None = None,
+    *,
+    metric: str = "accuracy",
+) -> dict[str, Any]:
+    """A whole ``GET /experiment`` body as the app answers it; ``difference``: (estimate, lower, upper)."""
+
+    def variant(labelled: int, version: str) -> dict[str, Any]:
+        return {
+            "predictions": labelled * 2,
+            "fallback_served": 0,
+            "labelled": labelled,
+            "value": 0.9 if labelled else None,
+            "interval": {"lower": 0.8, "upper": 0.95} if labelled else None,
+            "p99_ms": 3.2,
+            "versions": [version],
+        }
+
+    named = None if difference is None else dict(zip(("estimate", "lower", "upper"), difference, strict=True))
+    return {
+        "experiment_id": "",
+        "started_at": "2026-11-23T23:00:00.000001+00:00",
+        "since": None,
+        "task": "classification" if metric == "accuracy" else "regression",
+        "metric": metric,
+        "alpha": 0.05,
+        "variants": {"A": variant(a_labelled, "3"), "B": variant(b_labelled, "7")},
+        "verdict": {"result": "inconclusive", "difference": named, "labels_needed": None},
+        "sample_ratio": None,
+        "shadow": None,
+    }
 
 
 class Crash(BaseException):
@@ -42,7 +79,7 @@ class FakeClock:
             listener(seconds)
 
     def now(self) -> datetime:
-        return datetime(2026, 11, 23, 23, 15, tzinfo=UTC) + timedelta(seconds=self.time)
+        return START + timedelta(seconds=self.time)
 
 
 class FakeRegistry:
@@ -188,6 +225,10 @@ class FakeFleet:
         self.behaviours: dict[str, Behaviour] = {}
         self.predicted: list[tuple[str, str]] = []
         self.token_problem: str | None = None
+        # GET /experiment: the body for a ``since`` (the app's answer), or why it could not be read.
+        self.experiment_answer: Callable[[datetime], object] = lambda _since: experiment_body()
+        self.experiment_failure: str | None = None
+        self.experiment_since: list[datetime] = []
         clock.listeners.append(self.serve)
         for replica in self.replicas:
             self._apply(replica)
@@ -233,3 +274,10 @@ class FakeFleet:
             else:
                 outcomes.append(ReplicaOutcome(replica.url, True, version=version, detail="prediction [0]"))
         return outcomes
+
+    def experiment(self, since: datetime) -> ExperimentView:
+        self.experiment_since.append(since)
+        reachable = [replica for replica in self.replicas if replica.reachable]
+        if self.experiment_failure or not reachable:
+            return ExperimentView("", False, self.experiment_failure or "no replica answered")
+        return ExperimentView.from_body(reachable[0].url, self.experiment_answer(since))

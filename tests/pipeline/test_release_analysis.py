@@ -1,6 +1,9 @@
-"""Canary analysis on real Prometheus exposition text: windows, counter resets, p99, the gates."""
+"""Canary analysis on real Prometheus exposition text: windows, counter resets, p99, the gates; the quality
+gate on GET /experiment bodies in the app's shape."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -8,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from mlpipeline.release import analysis
 from mlpipeline.release.analysis import VariantWindow
 from mlpipeline.release.policy import ReleasePolicy
+from mlpipeline.release.ports import Difference, ExperimentView
+from tests.pipeline.release_fakes import experiment_body
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -148,3 +153,113 @@ def test_p99_under_ten_ms_on_both_always_passes_and_without_a_baseline_it_cannot
     assert lines(window(100, p99_bucket=0.2), VariantWindow())["p99"] == (
         "p99 passed: B 198.0 ms; no A requests to compare with"
     )
+
+
+# ---------------------------------------------------------------------------------------- quality gate
+
+
+def experiment(
+    a: int, b: int, difference: tuple[float, float, float] | None, metric: str = "accuracy"
+) -> str:
+    view = ExperimentView.from_body("http://r", experiment_body(a, b, difference, metric=metric))
+    return analysis.quality(view, 0.02).line()
+
+
+def test_b_worse_than_a_beyond_the_margin_fails_the_quality_gate_with_its_numbers() -> None:
+    assert experiment(200, 150, (-0.08, -0.12, -0.03)) == (
+        "quality FAILED: accuracy B vs A -0.08 (interval -0.12 to -0.03, below 0: B worse; "
+        "A 200, B 150 labelled in the window): B is worse than A by more than 0.02"
+    )
+    # MAE: the difference is A's error minus B's, so below 0 is B worse here too.
+    assert experiment(80, 60, (-1.5, -2.25, -0.5), metric="mae").startswith(
+        "quality FAILED: mae B vs A -1.5 (interval -2.25 to -0.5"
+    )
+
+
+@pytest.mark.parametrize(
+    "difference",
+    [
+        (-0.01, -0.04, -0.02),  # worse with confidence, but the interval reaches the margin: not beyond it
+        (-0.01, -0.05, 0.03),  # inconclusive
+        (0.05, 0.02, 0.08),  # B better
+    ],
+)
+def test_b_not_worse_beyond_the_margin_passes_the_quality_gate(
+    difference: tuple[float, float, float],
+) -> None:
+    line = experiment(200, 150, difference)
+
+    assert line.startswith("quality passed: accuracy B vs A ")
+    assert line.endswith("A 200, B 150 labelled in the window): not worse than A by more than 0.02")
+
+
+def test_without_labels_on_both_sides_the_quality_gate_passes_and_says_so() -> None:
+    assert (
+        experiment(0, 12, None) == "quality passed: no labels in the window to compare (A 0, B 12 labelled)"
+    )
+    assert (
+        experiment(12, 0, None) == "quality passed: no labels in the window to compare (A 12, B 0 labelled)"
+    )
+    assert experiment(12, 3, None) == (
+        "quality passed: no interval from the app yet (A 12, B 3 labelled in the window)"
+    )
+
+
+def test_an_experiment_that_could_not_be_read_fails_the_quality_gate() -> None:
+    view = ExperimentView("", False, "http://r: GET /experiment: HTTP 404 Not Found")
+
+    assert analysis.quality(view, 0.02).line() == (
+        "quality FAILED: cannot read GET /experiment: http://r: GET /experiment: HTTP 404 Not Found"
+    )
+
+
+def test_the_experiment_body_is_read_for_exactly_the_fields_the_gate_needs() -> None:
+    view = ExperimentView.from_body("http://r", experiment_body(100, 40, (-0.1, -0.2, 0.0)))
+
+    assert view == ExperimentView("http://r", True, "", "accuracy", 100, 40, Difference(-0.1, -0.2, 0.0))
+    assert ExperimentView.from_body("http://r", experiment_body(0, 0)).difference is None
+
+
+DELETE = object()
+
+
+def edited(path: str, value: object = DELETE) -> dict[str, Any]:
+    """A readable body with the field at the dotted ``path`` set to ``value`` (or removed)."""
+    body = experiment_body(100, 40, (-0.1, -0.2, 0.0))
+    *parents, last = path.split(".")
+    node = body
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([], "the answer is not a JSON object"),
+        (edited("metric"), "metric is None, not a name"),
+        (edited("variants.A.labelled"), "variants.A.labelled is None, not a count"),
+        (edited("variants.B.labelled", -1), "variants.B.labelled is -1, not a count"),
+        (edited("variants.B.labelled", True), "variants.B.labelled is True, not a count"),
+        (edited("variants.B.labelled", 2.5), "variants.B.labelled is 2.5, not a count"),
+        (edited("variants.B"), "variants.B.labelled is None, not a count"),
+        (edited("verdict.difference"), "verdict.difference is missing"),
+        (edited("verdict.difference.upper"), "verdict.difference is {'estimate': -0.1, 'lower': -0.2}"),
+        (edited("verdict.difference.lower", 0.5), "not null or finite estimate, lower <= upper"),
+        (edited("verdict.difference.lower", "-0.2"), "not null or finite estimate, lower <= upper"),
+        (edited("verdict.difference.upper", float("nan")), "not null or finite estimate, lower <= upper"),
+    ],
+)
+def test_a_body_without_a_readable_field_is_unreadable_and_names_the_replica(
+    body: object, reason: str
+) -> None:
+    view = ExperimentView.from_body("http://r", body)
+
+    assert not view.ok
+    assert view.detail.startswith("http://r: GET /experiment: ")
+    assert reason in view.detail
+    assert not analysis.quality(view, 0.02).passed

@@ -6,14 +6,24 @@ analysis parses real exposition text; nothing here waits for real time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import pytest
 
 from mlpipeline.release.controller import ReleaseController
 from mlpipeline.release.errors import UsageError
 from mlpipeline.release.policy import ReleasePolicy
-from tests.pipeline.release_fakes import Behaviour, Crash, FakeClock, FakeFleet, FakeRegistry
+from tests.pipeline.release_fakes import (
+    START,
+    Behaviour,
+    Crash,
+    FakeClock,
+    FakeFleet,
+    FakeRegistry,
+    experiment_body,
+)
 
 POLICY = ReleasePolicy(steps=(5, 25, 50, 100), step_seconds=60, min_requests=50, converge_seconds=10)
 OLD_A, OLD_B, CANDIDATE = "3", "5", "7"
@@ -135,6 +145,87 @@ def test_requests_for_b_served_by_a_fail_the_fallback_gate() -> None:
 
     assert outcome.exit_code == 1
     assert "fallbacks FAILED: 50 requests that wanted B were served by A" in r.text()
+
+
+def test_a_canary_worse_than_a_on_labels_fails_the_quality_gate_and_is_rolled_back() -> None:
+    r = rig("canary", policy=replace(POLICY, quality_margin=0.02))
+    r.fleet.experiment_answer = lambda _since: experiment_body(120, 40, (-0.2, -0.3, -0.1))
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert (
+        "canary 5%: quality FAILED: accuracy B vs A -0.2 (interval -0.3 to -0.1, below 0: B worse; "
+        "A 120, B 40 labelled in the window): B is worse than A by more than 0.02"
+    ) in r.text()
+    assert "error_rate FAILED" not in r.text()  # the quality gate alone stopped it
+    assert "canary 25%" not in r.text()
+    tail = r.registry.events[r.registry.events.index(("state", "stopped", "A", "0")) :]
+    assert tail == [("state", "stopped", "A", "0"), ("move", "B", OLD_B), ("state", "rolled_back", "A", "10")]
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    assert served(r, "B") == {OLD_B}
+
+
+def test_a_canary_worse_only_within_the_margin_passes_the_quality_gate() -> None:
+    r = rig("canary", policy=replace(POLICY, quality_margin=0.05))
+    # B is worse with confidence (the interval is below 0), but by no more than the margin.
+    r.fleet.experiment_answer = lambda _since: experiment_body(120, 40, (-0.03, -0.049, -0.01))
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    for step in (5, 25, 50, 100):
+        assert re.search(
+            rf"canary {step}%: gates passed \(.*quality passed: accuracy B vs A -0.03 "
+            r".*not worse than A by more than 0.05\)",
+            r.text(),
+        ), r.text()
+
+
+def test_without_labels_the_quality_gate_passes_and_says_so() -> None:
+    r = rig("canary")
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    assert "quality passed: no labels in the window to compare (A 0, B 0 labelled)" in r.text()
+
+
+def test_an_unreadable_experiment_fails_the_quality_gate_and_is_rolled_back() -> None:
+    r = rig("canary")
+    # An app without GET /experiment (an older image) cannot show that B is no worse: no pass.
+    r.fleet.experiment_failure = "http://replica-1: GET /experiment: HTTP 404 Not Found"
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert (
+        "canary 5%: quality FAILED: cannot read GET /experiment: http://replica-1: GET /experiment: "
+        "HTTP 404 Not Found"
+    ) in r.text()
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    assert outcome.lines[-1].startswith("rolled back: ")
+
+
+def test_the_quality_gate_reads_each_window_and_without_labels_on_a_looks_since_the_first_step() -> None:
+    r = rig("canary")
+    # The app's answer by window start: @A's labels are all from the first window (as at 100 %, when @A
+    # serves nobody), so later windows have none of its labels in them.
+    r.fleet.experiment_answer = lambda since: (
+        experiment_body(100, 30, (0.01, -0.05, 0.07)) if since == START else experiment_body(0, 30)
+    )
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 0, r.text()
+    # One read per window from the window's start (the fake clock moves only while a window is open), and
+    # a second one from the first step's start when @A has no labels in the window.
+    elapsed = [int(s) for s in re.findall(r"analysed over (\d+) s", r.text())]
+    starts = [START + timedelta(seconds=sum(elapsed[:i])) for i in range(len(elapsed))]
+    assert starts[0] == START
+    assert r.fleet.experiment_since == [starts[0], starts[1], START, starts[2], START, starts[3], START]
+    assert "A 100, B 30 labelled in the window): not worse than A by more than 0.02" in r.text()
+    assert "A 100, B 30 labelled since the first step): not worse than A by more than 0.02" in r.text()
 
 
 def test_canary_takes_only_alias_b() -> None:

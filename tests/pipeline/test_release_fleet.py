@@ -6,11 +6,15 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from mlpipeline.release.fleet import HttpFleet
+from mlpipeline.release.ports import Difference
+from tests.pipeline.release_fakes import experiment_body
 
 TOKEN = "fleet-token"
 RELEASE = {
@@ -29,7 +33,17 @@ RELEASE = {
 }
 
 
+class ReplicaServer(ThreadingHTTPServer):
+    """A replica whose ``GET /experiment`` answer a test sets: a body, raw text, or None for the 404 of an
+    app that has no such endpoint; the ``since`` of every query is kept."""
+
+    experiment: object = None
+    since: list[str]
+
+
 class Replica(BaseHTTPRequestHandler):
+    server: ReplicaServer
+
     def _reply(self, status: int, body: object, content_type: str = "application/json") -> None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
@@ -39,7 +53,12 @@ class Replica(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path == "/release":
+        url = urlsplit(self.path)
+        if url.path == "/experiment" and self.server.experiment is not None:
+            self.server.since.extend(parse_qs(url.query).get("since", []))
+            answer = self.server.experiment
+            self._reply(200, answer, "text/plain" if isinstance(answer, str) else "application/json")
+        elif self.path == "/release":
             self._reply(200, RELEASE)
         elif self.path == "/metrics":
             self._reply(
@@ -68,13 +87,23 @@ class Replica(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def replica() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Replica)
+def replica_server() -> Iterator[ReplicaServer]:
+    server = ReplicaServer(("127.0.0.1", 0), Replica)
+    server.since = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+def url_of(server: ReplicaServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture
+def replica(replica_server: ReplicaServer) -> str:
+    return url_of(replica_server)
 
 
 @pytest.fixture
@@ -114,4 +143,45 @@ def test_a_refused_sync_names_the_replica_and_the_reason(replica: str) -> None:
 def test_a_missing_token_is_reported_before_any_call() -> None:
     assert HttpFleet("http://127.0.0.1:1", "").sync_problem() == (
         "RELOAD_SECRET_TOKEN is not set: POST /release/sync on the replicas needs it"
+    )
+
+
+SINCE = datetime(2026, 11, 24, 10, 2, 3, 123456, tzinfo=timezone(timedelta(hours=9)))  # 01:02:03 UTC
+
+
+def test_experiment_is_read_from_the_first_replica_that_answers_with_the_window_start_in_utc(
+    replica_server: ReplicaServer, closed_port: str
+) -> None:
+    replica_server.experiment = experiment_body(120, 40, (-0.2, -0.3, -0.1))
+    replica = url_of(replica_server)
+
+    view = HttpFleet(f"{closed_port},{replica}", TOKEN).experiment(SINCE)
+
+    assert view.ok, view.detail
+    assert (view.url, view.metric, view.a_labelled, view.b_labelled) == (replica, "accuracy", 120, 40)
+    assert view.difference == Difference(-0.2, -0.3, -0.1)
+    # One query, its "+00:00" intact through the query string (an unescaped "+" would arrive as a space).
+    assert replica_server.since == ["2026-11-24T01:02:03.123456+00:00"]
+    assert datetime.fromisoformat(replica_server.since[0]) == SINCE.astimezone(UTC)
+
+
+def test_an_app_without_get_experiment_or_an_unreadable_answer_fails_naming_each_replica(
+    replica_server: ReplicaServer, closed_port: str
+) -> None:
+    older = url_of(replica_server)  # experiment None: 404, as an app image without the endpoint answers
+
+    view = HttpFleet(f"{older},{closed_port}", TOKEN).experiment(SINCE)
+
+    assert not view.ok
+    assert view.detail == (
+        f"{older}: GET /experiment: HTTP 404 not found; {closed_port}: unreachable: ConnectError"
+    )
+    replica_server.experiment = "<html>proxy error</html>"
+    assert (
+        HttpFleet(older, TOKEN).experiment(SINCE).detail
+        == f"{older}: GET /experiment: the answer is not JSON"
+    )
+    replica_server.experiment = {"metric": "accuracy", "variants": {}}
+    assert HttpFleet(older, TOKEN).experiment(SINCE).detail == (
+        f"{older}: GET /experiment: variants.A.labelled is None, not a count"
     )

@@ -21,12 +21,14 @@ def test_defaults_and_overrides() -> None:
             "RELEASE_MIN_REQUESTS": "20",
             "RELEASE_MAX_ERROR_RATE": "0.05",
             "RELEASE_MAX_P99_RATIO": "2",
+            "RELEASE_QUALITY_MARGIN": "0.5",
             "RELEASE_CONVERGE_SECONDS": "45",
             "RELEASE_POLL_SECONDS": "0.5",
             "RELEASE_UNRELATED": "x",
         }
     )
-    assert policy == ReleasePolicy((10, 100), 30.0, 20, 0.05, 2.0, 45.0, 0.5)
+    assert policy == ReleasePolicy((10, 100), 30.0, 20, 0.05, 2.0, 0.5, 45.0, 0.5)
+    assert ReleasePolicy.from_env({"RELEASE_QUALITY_MARGIN": "0"}).quality_margin == 0.0
 
 
 def test_unset_or_empty_variables_keep_the_given_defaults() -> None:
@@ -50,6 +52,9 @@ def test_unset_or_empty_variables_keep_the_given_defaults() -> None:
         ("RELEASE_MAX_ERROR_RATE", "5", "fraction 0..1"),
         ("RELEASE_MAX_ERROR_RATE", "nan", "fraction 0..1"),
         ("RELEASE_MAX_P99_RATIO", "0.5", "ratio >= 1"),
+        ("RELEASE_QUALITY_MARGIN", "-0.01", "a number >= 0 in the model's metric"),
+        ("RELEASE_QUALITY_MARGIN", "inf", "a number >= 0 in the model's metric"),
+        ("RELEASE_QUALITY_MARGIN", "two points", "a number >= 0 in the model's metric"),
         ("RELEASE_CONVERGE_SECONDS", "inf", "seconds > 0"),
         ("RELEASE_POLL_SECONDS", "0", "seconds > 0"),
     ],

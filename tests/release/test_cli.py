@@ -38,9 +38,11 @@ def test_an_environment_gives_the_policy_its_pipeline_gets() -> None:
 
     assert prod["RELEASE_STEPS"] == "5,25,50,100"
     assert prod["RELEASE_MIN_REQUESTS"] == "200"
+    assert prod["RELEASE_QUALITY_MARGIN"] == "0.02"
     assert prod["MODEL_NAME"] == "best_model"
     assert "ALIAS" not in prod  # prod's strategy picks the alias (blue-green: the idle colour)
-    assert release_defaults("dev")["RELEASE_STEPS"] == "10,50,100"
+    dev = release_defaults("dev")
+    assert (dev["RELEASE_STEPS"], dev["RELEASE_QUALITY_MARGIN"]) == ("10,50,100", "0.05")
 
 
 def test_an_unknown_environment_is_refused() -> None:

@@ -132,6 +132,8 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: {{ .maxErrorRate | toString | quote }}
 - name: RELEASE_MAX_P99_RATIO
   value: {{ .maxP99Ratio | toString | quote }}
+- name: RELEASE_QUALITY_MARGIN
+  value: {{ .qualityMargin | toString | quote }}
 - name: RELEASE_CONVERGE_SECONDS
   value: {{ .convergeSeconds | toString | quote }}
 {{- end }}

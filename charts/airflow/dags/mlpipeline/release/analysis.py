@@ -6,6 +6,9 @@ The metric names are a contract with the serving app:
 - ``serving_request_latency_seconds_bucket{variant,le}``: the latency histogram per variant;
 - ``serving_fallbacks_total{wanted,served}``: routed requests that wanted one variant and got the other.
 
+The quality gate reads the app's ``GET /experiment`` instead (:class:`ExperimentView`): labels arrive as
+feedback, and the comparison of A and B on them, with its always-valid interval, is the app's verdict.
+
 A window is end - start per replica and per series, then summed across replicas. Counters only grow, so a
 value that went down means the replica restarted during the window: then all of its series count from zero
 and the end value is the window (Prometheus' ``increase`` treats a reset the same way).
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlpipeline.release.policy import P99_FLOOR_SECONDS, ReleasePolicy
+from mlpipeline.release.ports import ExperimentView
 
 REQUESTS = "serving_requests_total"
 LATENCY_BUCKETS = "serving_request_latency_seconds_bucket"
@@ -171,3 +175,28 @@ def evaluate(b: VariantWindow, a: VariantWindow, policy: ReleasePolicy) -> tuple
         else "every request that wanted B was served by B",
     )
     return (evidence, errors, latency, fallbacks)
+
+
+def quality(experiment: ExperimentView, margin: float, baseline: str = "in the window") -> GateResult:
+    """B not worse than A on labelled traffic by more than ``margin`` (non-inferiority on the app's verdict).
+
+    It fails only when the whole always-valid interval of B - A (in the better direction) lies below
+    -margin: B is worse with confidence, whenever anyone looks. Without labels on both sides there is nothing
+    to judge and it passes (the other gates still hold B to its errors and latency). An answer that could
+    not be read fails: a gate that cannot see must not let a candidate through.
+    """
+    if not experiment.ok:
+        return GateResult("quality", False, f"cannot read GET /experiment: {experiment.detail}")
+    counts = f"A {experiment.a_labelled}, B {experiment.b_labelled} labelled"
+    difference = experiment.difference
+    if not experiment.a_labelled or not experiment.b_labelled:
+        return GateResult("quality", True, f"no labels {baseline} to compare ({counts})")
+    if difference is None:
+        return GateResult("quality", True, f"no interval from the app yet ({counts} {baseline})")
+    numbers = (
+        f"{experiment.metric} B vs A {difference.estimate:+.4g} (interval {difference.lower:+.4g} to "
+        f"{difference.upper:+.4g}, below 0: B worse; {counts} {baseline})"
+    )
+    if difference.upper < -margin:
+        return GateResult("quality", False, f"{numbers}: B is worse than A by more than {margin:g}")
+    return GateResult("quality", True, f"{numbers}: not worse than A by more than {margin:g}")

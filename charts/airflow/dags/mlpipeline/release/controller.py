@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mlpipeline.registry import READY, RegistryError
@@ -408,6 +409,7 @@ class ReleaseController:
         self._converge(state, {})  # the weight (0 on a fresh release) is everywhere before @B moves
         self._move("B", state.before.version("B"), candidate)
         self._converge(state, {"B": candidate})
+        first_at = self._clock.now()
         first = self._metrics()
         reached = state.routing.canary_percent or 0
         for step in (step for step in self._policy.steps if step >= reached):
@@ -415,7 +417,7 @@ class ReleaseController:
                 state = self._write(state, canary_percent=step)
                 self._converge(state, {"B": candidate})
             self._say(f"canary {step}%: every replica routes {step}% of clients to @B v{candidate}")
-            self._analyse(step, first)
+            self._analyse(step, first, first_at)
         self._move("A", state.before.version("A"), candidate)
         self._converge(state, {"A": candidate, "B": candidate})
         state = self._write(state, canary_percent=0)
@@ -468,9 +470,20 @@ class ReleaseController:
             )
         return analysis.summarize(analysis.window(start.get(url), series) for url, series in end.items())
 
-    def _analyse(self, step: int, first: Mapping[str, analysis.Series]) -> None:
+    def _quality(self, since: datetime, first_at: datetime) -> analysis.GateResult:
+        """The quality gate on the labels of predictions made since the window began."""
+        experiment = self._fleet.experiment(since)
+        baseline = "in the window"
+        if experiment.ok and not experiment.a_labelled and first_at < since:
+            # At 100 % @A gets no traffic, so no labels: compare with @A over the release's whole analysis.
+            experiment = self._fleet.experiment(first_at)
+            baseline = "since the first step"
+        return analysis.quality(experiment, self._policy.quality_margin, baseline)
+
+    def _analyse(self, step: int, first: Mapping[str, analysis.Series], first_at: datetime) -> None:
         """Wait for the window (min_requests on B, or step_seconds), then check every gate against @A."""
         policy = self._policy
+        since = self._clock.now()  # the quality gate counts the labels of predictions made from here on
         start = self._metrics()
         began = self._clock.monotonic()
         while True:
@@ -487,7 +500,7 @@ class ReleaseController:
         if not a.requests:  # at 100 % @A gets no traffic: compare with @A over the release's whole analysis
             a = self._summary(first, end).get("A", analysis.VariantWindow())
             baseline = "since the first step"
-        gates = analysis.evaluate(b, a, policy)
+        gates = (*analysis.evaluate(b, a, policy), self._quality(since, first_at))
         self._say(
             f"canary {step}% analysed over {elapsed:.0f} s: {_window_line('@B', b)}; "
             f"{_window_line('@A', a)} ({baseline}); fallbacks to A {b.fallbacks:g}"

@@ -2,17 +2,20 @@
 
 Each replica gets its own answer (``ReplicaView``, ``ReplicaMetrics``, ``ReplicaOutcome``); a replica that
 is down, slow or refusing is reported as such and never hides the others. Every call has a timeout.
+``GET /experiment`` is the exception: the prediction log behind it is shared, so the first replica to answer
+it readably answers for the fleet (``ExperimentView``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 
-from mlpipeline.release.ports import ReplicaMetrics, ReplicaView
+from mlpipeline.release.ports import ExperimentView, ReplicaMetrics, ReplicaView
 from mlpipeline.replicas import (
     STATUS_TIMEOUT_SECONDS,
     SYNC_TIMEOUT_SECONDS,
@@ -27,6 +30,8 @@ from mlpipeline.replicas import (
 T = TypeVar("T")
 PREDICT_TIMEOUT_SECONDS = 30.0
 MAX_CONCURRENCY = 16
+# GET /experiment aggregates the shared prediction log since the window start: slower than a status read.
+EXPERIMENT_TIMEOUT_SECONDS = 30.0
 
 
 class HttpFleet:
@@ -68,6 +73,18 @@ class HttpFleet:
     def predict_all(self, alias: str, rows: list[list[Any]]) -> list[ReplicaOutcome]:
         return self._each(PREDICT_TIMEOUT_SECONDS, lambda http, url: _predict(http, url, alias, rows))
 
+    def experiment(self, since: datetime) -> ExperimentView:
+        # One replica at a time, not all at once: every replica answers from the same shared log, so one
+        # readable answer is enough and the others would only repeat the same database query.
+        failures: list[str] = []
+        with httpx.Client(timeout=EXPERIMENT_TIMEOUT_SECONDS) as http:
+            for url in self.replicas():
+                view = _experiment(http, url, since)
+                if view.ok:
+                    return view
+                failures.append(view.detail)
+        return ExperimentView("", False, "; ".join(failures) or "no replicas found")
+
 
 def _view(http: httpx.Client, url: str, method: str, path: str, headers: dict[str, str]) -> ReplicaView:
     try:
@@ -90,6 +107,23 @@ def _metrics(http: httpx.Client, url: str) -> ReplicaMetrics:
     if response.status_code != 200:
         return ReplicaMetrics(url, None, f"GET /metrics: {response_detail(response)}")
     return ReplicaMetrics(url, response.text)
+
+
+def _experiment(http: httpx.Client, url: str, since: datetime) -> ExperimentView:
+    # params= percent-encodes the offset's "+", which a bare query string would turn into a space.
+    query = {"since": since.astimezone(UTC).isoformat()}
+    try:
+        response = http.get(f"{url}/experiment", params=query)
+    except httpx.HTTPError as error:
+        return ExperimentView(url, False, f"{url}: {transport_failure(error)}")
+    if response.status_code != 200:
+        # 404 included: an app without GET /experiment cannot show that B is not worse, so it is no pass.
+        return ExperimentView(url, False, f"{url}: GET /experiment: {response_detail(response)}")
+    try:
+        body = response.json()
+    except ValueError:
+        return ExperimentView(url, False, f"{url}: GET /experiment: the answer is not JSON")
+    return ExperimentView.from_body(url, body)
 
 
 def _predict(http: httpx.Client, url: str, alias: str, rows: list[list[Any]]) -> ReplicaOutcome:

@@ -23,6 +23,7 @@ VARIABLES = {
     "min_requests": "RELEASE_MIN_REQUESTS",
     "max_error_rate": "RELEASE_MAX_ERROR_RATE",
     "max_p99_ratio": "RELEASE_MAX_P99_RATIO",
+    "quality_margin": "RELEASE_QUALITY_MARGIN",  # how much worse B's online metric may be than A's
     "converge_seconds": "RELEASE_CONVERGE_SECONDS",  # how long every replica may take to report a change
     "poll_seconds": "RELEASE_POLL_SECONDS",  # how often convergence and the analysis window are checked
 }
@@ -35,6 +36,8 @@ class ReleasePolicy:
     min_requests: int = 50
     max_error_rate: float = 0.01
     max_p99_ratio: float = 1.5
+    # In the model's metric: accuracy points for a classifier (0.02 = two points), MAE units for a regressor.
+    quality_margin: float = 0.02
     converge_seconds: float = 90.0
     poll_seconds: float = 2.0
 
@@ -53,7 +56,8 @@ class ReleasePolicy:
         return (
             f"steps {','.join(map(str, self.steps))}%, {self.step_seconds:g} s or "
             f"{self.min_requests} requests per step, B 5xx rate <= A's + {self.max_error_rate:g}, "
-            f"B p99 <= {self.max_p99_ratio:g} x A's"
+            f"B p99 <= {self.max_p99_ratio:g} x A's, B's labelled quality not worse than A's "
+            f"by more than {self.quality_margin:g}"
         )
 
 
@@ -100,6 +104,12 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "min_requests": _ranged(int, 1, 10**9, "an integer >= 1"),
     "max_error_rate": _ranged(finite_float, 0.0, 1.0, "a fraction 0..1 (0.01 = one point of 5xx rate)"),
     "max_p99_ratio": _ranged(finite_float, 1.0, 1000.0, "a ratio >= 1 (1.5 = B's p99 at most 1.5 x A's)"),
+    "quality_margin": _ranged(
+        finite_float,
+        0.0,
+        float("inf"),
+        "a number >= 0 in the model's metric (0.02: B at most 2 accuracy points, or 0.02 MAE, worse than A)",
+    ),
     "converge_seconds": _positive_seconds,
     "poll_seconds": _positive_seconds,
 }

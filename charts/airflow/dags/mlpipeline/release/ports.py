@@ -6,6 +6,7 @@ The real ones are :class:`mlpipeline.release.mlflow_store.MlflowStore`,
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,79 @@ class ReplicaMetrics:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Difference:
+    """B minus A in the better direction (accuracy B - A; MAE A - B): below 0, B is worse."""
+
+    estimate: float
+    lower: float  # the always-valid confidence interval's bounds
+    upper: float
+
+
+class _Unreadable(ValueError):
+    """A ``GET /experiment`` body without a field the quality gate reads; the message says which."""
+
+
+def _count(body: Mapping[str, Any], variant: str) -> int:
+    variants = body.get("variants")
+    side = variants.get(variant) if isinstance(variants, dict) else None
+    labelled = side.get("labelled") if isinstance(side, dict) else None
+    if isinstance(labelled, bool) or not isinstance(labelled, int) or labelled < 0:
+        raise _Unreadable(f"variants.{variant}.labelled is {labelled!r:.100}, not a count")
+    return labelled
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _difference(body: Mapping[str, Any]) -> Difference | None:
+    verdict = body.get("verdict")
+    if not isinstance(verdict, dict) or "difference" not in verdict:
+        raise _Unreadable("verdict.difference is missing")
+    raw = verdict["difference"]
+    if raw is None:  # the app has no interval yet: no labelled pair to compare
+        return None
+    named = raw if isinstance(raw, dict) else {}
+    estimate, lower, upper = (_finite(named.get(name)) for name in ("estimate", "lower", "upper"))
+    if estimate is None or lower is None or upper is None or lower > upper:
+        raise _Unreadable(f"verdict.difference is {raw!r:.200}, not null or finite estimate, lower <= upper")
+    return Difference(estimate, lower, upper)
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    """What the quality gate reads of a replica's ``GET /experiment?since=...``; ``ok`` False: why in detail.
+
+    The prediction log is shared by every replica, so one answer is the fleet's. Only these fields are read:
+    ``metric``, ``variants.A.labelled``, ``variants.B.labelled`` and ``verdict.difference`` (null, or
+    ``estimate``, ``lower``, ``upper``); a body that lacks one is unreadable, never taken as "no labels".
+    """
+
+    url: str  # the replica that answered ("" when none did: each one is named in detail)
+    ok: bool
+    detail: str = ""
+    metric: str = ""
+    a_labelled: int = 0
+    b_labelled: int = 0
+    difference: Difference | None = None
+
+    @classmethod
+    def from_body(cls, url: str, body: object) -> ExperimentView:
+        """Read the app's body strictly (the gate must not pass on a field it could not read)."""
+        try:
+            if not isinstance(body, dict):
+                raise _Unreadable("the answer is not a JSON object")
+            metric = body.get("metric")
+            if not isinstance(metric, str) or not metric:
+                raise _Unreadable(f"metric is {metric!r:.100}, not a name")
+            return cls(url, True, "", metric, _count(body, "A"), _count(body, "B"), _difference(body))
+        except _Unreadable as error:
+            return cls(url, False, f"{url}: GET /experiment: {error}")
+
+
 class RegistryStore(Protocol):
     """The registry side: the release state tag, the aliases (moved by compare-and-set), versions."""
 
@@ -148,6 +222,10 @@ class Fleet(Protocol):
 
     def predict_all(self, alias: str, rows: list[list[Any]]) -> list[ReplicaOutcome]:
         """``POST /variant/{alias}/predict`` with ``{"data": rows}`` on every replica."""
+        ...
+
+    def experiment(self, since: datetime) -> ExperimentView:
+        """``GET /experiment?since=<since, ISO-8601 UTC>`` from the first replica that answers it readably."""
         ...
 
 
