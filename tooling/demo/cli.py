@@ -8,7 +8,10 @@
 4. releases under client traffic on two replicas, through the release command (``make release``): a
    blue-green release switched and switched back, a canary that steps up and promotes, and a bad canary
    stopped at its first step and rolled back;
-5. the training pipeline (the Airflow DAG ``ml_train_register_and_reload``, run by ``airflow dags test``)
+5. an A/B test with labelled feedback whose @B is deliberately worse: per-variant accuracy with intervals
+   and the sequential verdict printed as labels arrive until it says ``B_worse``; then an A/A test that stays
+   ``inconclusive``;
+6. the training pipeline (the Airflow DAG ``ml_train_register_and_reload``, run by ``airflow dags test``)
    retrains, registers and releases the new version blue-green to two app replicas.
 
 Every process started here is stopped on exit, on failure and on Ctrl-C. Exit status 1 if a check fails.
@@ -23,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from tooling.demo.outcomes import run_experiment_stage
 from tooling.demo.releases import run_blue_green_stage, run_canary_stage
 from tooling.demo.stages import MODEL_NAME, run_hot_swap_stage, run_pipeline, run_routing_stage, show
 from tooling.infra.localstack import mlflow_server
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 ok &= run_hot_swap_stage(mlflow.url, args.workdir, token)
                 ok &= run_blue_green_stage(mlflow.url, args.workdir, token)
                 ok &= run_canary_stage(mlflow.url, args.workdir, token)
+                ok &= run_experiment_stage(mlflow.url, args.workdir, token)
                 if not args.skip_pipeline:
                     ok &= run_pipeline(mlflow.url, args.workdir, token)
         except KeyboardInterrupt:
