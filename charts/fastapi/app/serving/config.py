@@ -18,6 +18,8 @@ SERVED_VARIANTS: tuple[str, ...] = ("A", "B")
 
 Variant = Literal["A", "B"]
 Percent = Annotated[int, Field(ge=0, le=100)]
+MOST_ROWS_PER_REQUEST = 100_000
+"""The ceiling of MAX_BATCH_ROWS: no request, and so no label list, is ever longer."""
 
 
 class RoutingMode(StrEnum):
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     slack_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     log_file: str = Field(default="/app/logs/fastapi.log", description="empty: stdout only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_batch_rows: int = Field(default=1000, ge=1, le=100_000)
+    max_batch_rows: int = Field(default=1000, ge=1, le=MOST_ROWS_PER_REQUEST)
     registry_poll_seconds: float = Field(default=30.0, ge=0, description="0 disables the watcher")
     startup_load_attempts: int = Field(default=5, ge=1, le=100)
     startup_retry_seconds: float = Field(default=2.0, ge=0, le=60)

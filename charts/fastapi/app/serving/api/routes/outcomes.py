@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, Stric
 
 from serving.api.http import FastJSONResponse
 from serving.api.routes.dependencies import serving_of
+from serving.config import MOST_ROWS_PER_REQUEST
 from serving.inference.service import Serving
 from serving.outcomes import experiment, feedback
 from serving.outcomes.grading import Outcome
@@ -33,7 +34,7 @@ Scalar = (
 
 class Label(BaseModel):
     request_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    label: Scalar | list[Scalar] = Field(
+    label: Scalar | Annotated[list[Scalar], Field(max_length=MOST_ROWS_PER_REQUEST)] = Field(
         description="the true value: one per predicted row (a scalar for a one-row request)", examples=[1]
     )
 
