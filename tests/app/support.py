@@ -117,10 +117,37 @@ mlflow.models.set_model(Exploding())
 """
 
 
+SLOW_MODEL = """
+import time
+
+import numpy as np
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Slow(PythonModel):
+    def predict(self, context, model_input, params=None):
+        time.sleep(0.1)
+        return np.zeros(len(model_input), dtype=np.int64)
+
+
+mlflow.models.set_model(Slow())
+"""
+
+
 def register_exploding_version(tracking_uri: str, model_name: str, workdir: Path) -> str:
     """A version that loads fine but fails its smoke prediction (a pyfunc model that raises)."""
-    code = workdir / "exploding_model.py"
-    code.write_text(EXPLODING_MODEL)
+    return register_code_version(tracking_uri, model_name, workdir / "exploding_model.py", EXPLODING_MODEL)
+
+
+def register_slow_version(tracking_uri: str, model_name: str, workdir: Path) -> str:
+    """A version that answers class 0 for every row, 100 ms per call (a shadow that cannot keep up)."""
+    return register_code_version(tracking_uri, model_name, workdir / "slow_model.py", SLOW_MODEL)
+
+
+def register_code_version(tracking_uri: str, model_name: str, code: Path, source: str) -> str:
+    """Register ``source`` as an MLflow model from code with a four-column iris signature."""
+    code.write_text(source)
     signature = ModelSignature(inputs=Schema([ColSpec("double", f"f{i}") for i in range(4)]))
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run() as run:

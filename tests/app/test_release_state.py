@@ -84,7 +84,7 @@ INVALID = {
     "percent as a boolean": ({**FULL, "canary_percent": True}, "canary_percent: Input should be a valid"),
     "a bad before": ({**FULL, "before": {"live": "green"}}, "before.live: Input should be 'A' or 'B'"),
     "unknown phase": ({**FULL, "phase": "paused"}, "phase: Input should be"),
-    "unknown strategy": ({**FULL, "strategy": "shadow"}, "strategy: Input should be"),
+    "unknown strategy": ({**FULL, "strategy": "mirror"}, "strategy: Input should be"),
     "a newer schema": ({**FULL, "schema": 2}, "schema: Input should be 1"),
     "not an object": ([1, 2], "tag: Input should be an object"),
 }

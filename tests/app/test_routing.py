@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections import Counter
@@ -72,3 +73,27 @@ def test_a_client_keeps_its_variant_in_another_process() -> None:
         cwd=APP_DIR, env={"PYTHONHASHSEED": "12345", "PATH": ""}, check=True,
     )  # fmt: skip
     assert other.stdout.strip().split(",") == [str(bucket(cid)) for cid in CLIENT_IDS[:500]]
+
+
+def test_without_an_experiment_id_the_bucket_is_the_first_versions_rule() -> None:
+    for client in (f"client-{index}" for index in range(200)):
+        expected = int(hashlib.sha256(client.encode()).hexdigest(), 16) % 100
+        assert bucket(client) == bucket(client, "") == bucket(client, None) == expected
+
+
+def test_a_new_experiment_re_randomizes_clients_and_keeps_each_one_sticky() -> None:
+    clients = [f"client-{index}" for index in range(2000)]
+    first = [choose_variant(c, RoutingMode.AB_TEST, "A", 0, 50, "exp-1") for c in clients]
+    again = [choose_variant(c, RoutingMode.AB_TEST, "A", 0, 50, "exp-1") for c in clients]
+    second = [choose_variant(c, RoutingMode.AB_TEST, "A", 0, 50, "exp-2") for c in clients]
+    assert first == again
+    moved = sum(before != after for before, after in zip(first, second, strict=True))
+    # Independent draws at 50/50 disagree for about half of the clients (1000 +- 3 sigma ~ 67).
+    assert 900 < moved < 1100
+    assert 900 < second.count("A") < 1100
+
+
+def test_shadow_sends_every_client_to_the_live_colour() -> None:
+    assert {choose_variant(f"c{index}", RoutingMode.SHADOW, "B", 50, 50, "e") for index in range(100)} == {
+        "B"
+    }

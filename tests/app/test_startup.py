@@ -22,8 +22,9 @@ pytestmark = pytest.mark.slow
 
 def run_app_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``uvicorn main:app`` exactly as the image starts it, expected to exit on its own."""
+    quiet = {"LOG_FILE": "", "PREDICTION_LOG_ENABLED": "false"}  # nothing written into the app folder
     return subprocess.run(
-        app_command(free_port()), cwd=APP_DIR, env={**os.environ, "LOG_FILE": "", **env},
+        app_command(free_port()), cwd=APP_DIR, env={**os.environ, **quiet, **env},
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
 
@@ -49,7 +50,7 @@ def test_invalid_configuration_exits_with_one_line(env: dict[str, str], line: st
 
 
 INVALID = {
-    "ALIAS_SELECTION_MODE": ("shadow", "Input should be 'ab_test', 'canary' or 'blue_green'"),
+    "ALIAS_SELECTION_MODE": ("mirror", "Input should be 'ab_test', 'canary', 'blue_green' or 'shadow'"),
     "DEFAULT_ALIAS": ("C", "Input should be 'A' or 'B'"),
     "AB_SPLIT_PERCENT": ("-1", "Input should be greater than or equal to 0"),
     "CANARY_PERCENT": ("ten", "Input should be a valid integer, unable to parse string as an integer"),

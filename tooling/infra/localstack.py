@@ -181,7 +181,9 @@ def app_server(
 ) -> Iterator[ServerProcess]:
     """The serving app as a real process, started exactly as its image starts it."""
     port = port or free_port()
-    app_env = {"LOG_FILE": "", "REGISTRY_POLL_SECONDS": "0", **env}
+    # Each process its own prediction log beside its output, unless the caller shares one.
+    predictions = f"sqlite:///{log_path.with_suffix('.predictions.db')}"
+    app_env = {"LOG_FILE": "", "REGISTRY_POLL_SECONDS": "0", "PREDICTION_LOG_URL": predictions, **env}
     with running(
         "serving app",
         app_command(port),

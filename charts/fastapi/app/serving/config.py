@@ -24,6 +24,15 @@ class RoutingMode(StrEnum):
     AB_TEST = "ab_test"
     CANARY = "canary"
     BLUE_GREEN = "blue_green"
+    SHADOW = "shadow"
+
+
+class ModelTask(StrEnum):
+    """How feedback is graded: equality (accuracy) or absolute error (MAE); ``auto`` reads the signature."""
+
+    AUTO = "auto"
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
 
 
 class Settings(BaseSettings):
@@ -44,11 +53,29 @@ class Settings(BaseSettings):
     registry_poll_seconds: float = Field(default=30.0, ge=0, description="0 disables the watcher")
     startup_load_attempts: int = Field(default=5, ge=1, le=100)
     startup_retry_seconds: float = Field(default=2.0, ge=0, le=60)
+    experiment_id: str = Field(
+        default="", max_length=128, description="salt of the bucket hash; a release state's id overrides it"
+    )
+    experiment_alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    model_task: ModelTask = ModelTask.AUTO
+    prediction_log_enabled: bool = True
+    prediction_log_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; unset: an SQLite file beside LOG_FILE"
+    )
+    prediction_log_features: bool = Field(default=False, description="also record the input rows")
+    prediction_log_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    prediction_log_batch_size: int = Field(default=500, ge=1, le=10_000)
+    prediction_log_flush_seconds: float = Field(
+        default=0.1, ge=0, le=10, description="longest a record waits for its batch to fill"
+    )
+    feedback_max_items: int = Field(default=1000, ge=1, le=100_000)
+    shadow_sample_percent: Percent = 100
+    shadow_queue_size: int = Field(default=64, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _empty_secrets_mean_unset(self) -> Settings:
         # Kubernetes renders an absent optional secret key as "", which must mean "not configured".
-        for name in ("reload_secret_token", "slack_webhook_url"):
+        for name in ("reload_secret_token", "slack_webhook_url", "prediction_log_url"):
             value = getattr(self, name)
             if value is not None and not value.get_secret_value().strip():
                 object.__setattr__(self, name, None)

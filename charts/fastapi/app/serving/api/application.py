@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from serving.api.http import FastJSONResponse, RequestContextMiddleware, install_error_handlers
-from serving.api.routes import predict, release, reload, status
+from serving.api.routes import outcomes, predict, release, reload, status
 from serving.config import Settings
 from serving.inference.service import Serving
 from serving.repository.hot_swap import load_at_startup
@@ -21,8 +21,12 @@ class StartupError(RuntimeError):
     """No variant could be loaded: the process must exit so the orchestrator restarts it visibly."""
 
 
+# How long a shutdown may spend writing the prediction log's queue (Kubernetes' grace period is 30 s).
+LOG_FLUSH_ON_SHUTDOWN_SECONDS = 10.0
+
+
 def _secrets(settings: Settings) -> list[str]:
-    values = (settings.reload_secret_token, settings.slack_webhook_url)
+    values = (settings.reload_secret_token, settings.slack_webhook_url, settings.prediction_log_url)
     return [value.get_secret_value() for value in values if value is not None]
 
 
@@ -63,19 +67,27 @@ def create_app(settings: Settings) -> FastAPI:
         configure_logging(settings.log_level, settings.log_file, _secrets(settings))
         serving = Serving.from_settings(settings)
         app.state.serving = serving
-        watcher: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
+        if serving.log_writer is not None:
+            serving.log_writer.start()
         try:
             await _start(serving)
             if settings.registry_poll_seconds > 0:
-                watcher = asyncio.create_task(serving.watch(settings.registry_poll_seconds))
+                tasks.append(asyncio.create_task(serving.watch(settings.registry_poll_seconds)))
+            if serving.shadow_queue is not None:
+                tasks.append(asyncio.create_task(serving.shadow_worker()))
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
             await serving.notifier.aclose()
             serving.executor.shutdown(wait=False, cancel_futures=True)
+            if serving.shadow_executor is not None:
+                serving.shadow_executor.shutdown(wait=False, cancel_futures=True)
+            if serving.log_writer is not None:  # SIGTERM lands here: what was served gets written
+                await asyncio.to_thread(serving.log_writer.close, LOG_FLUSH_ON_SHUTDOWN_SECONDS)
             await logger.complete()
 
     app = FastAPI(
@@ -87,6 +99,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     install_error_handlers(app)
-    for router in (predict.router, release.router, reload.router, status.router):
+    for router in (predict.router, outcomes.router, release.router, reload.router, status.router):
         app.include_router(router)
     return app

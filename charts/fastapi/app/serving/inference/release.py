@@ -90,10 +90,9 @@ def effective(settings: Settings, state: ReleaseState | None) -> EffectiveReleas
     live = settings.default_alias if chosen.live is None else chosen.live
     canary = settings.canary_percent if chosen.canary_percent is None else chosen.canary_percent
     split = settings.ab_split_percent if chosen.ab_split_percent is None else chosen.ab_split_percent
+    experiment = (settings.experiment_id or None) if chosen.experiment_id is None else chosen.experiment_id
     sources = {name: SETTINGS if getattr(chosen, name) is None else RELEASE_STATE for name in ROUTING_FIELDS}
-    return EffectiveRelease(
-        settings.alias_selection_mode, live, canary, split, chosen.experiment_id, sources, state
-    )
+    return EffectiveRelease(settings.alias_selection_mode, live, canary, split, experiment, sources, state)
 
 
 def advance(current: EffectiveRelease, settings: Settings, raw: str | None) -> EffectiveRelease:

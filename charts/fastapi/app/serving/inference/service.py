@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
 
-from serving.config import SERVED_VARIANTS, Settings
+from serving.config import SERVED_VARIANTS, ModelTask, RoutingMode, Settings
 from serving.inference.release import ROUTING_FIELDS, EffectiveRelease, advance, effective, unreadable
-from serving.inference.routing import choose_variant
+from serving.inference.routing import b_share_percent, choose_variant, randomized
+from serving.outcomes.experiment import Scope
+from serving.outcomes.grading import CLASSIFICATION, REGRESSION
+from serving.outcomes.log import PredictionLog, PredictionRecord, database_url, redacted
+from serving.outcomes.statistics import Task
+from serving.outcomes.writer import LogWriter
 from serving.repository.hot_swap import HotSwapper, ModelSlots, ReloadError
 from serving.repository.loader import LoadedModel
 from serving.repository.predictors import Matrix
@@ -22,6 +30,28 @@ from serving.telemetry.slack import SlackNotifier
 
 class NotLoadedError(Exception):
     """No model can answer: the wanted variant is not loaded (and no fallback was allowed or possible)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where routing sent a request, under which experiment, and the B share when the bucket decided."""
+
+    wanted: str
+    experiment_id: str
+    b_share: int | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    """A prediction as the prediction log and the shadow need it."""
+
+    request_id: str
+    decision: Decision
+    model: LoadedModel
+    rows: Matrix
+    prediction: list[Any]
+    latency_ms: float
+    model_ms: float
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,10 @@ class Serving:
     executor: ThreadPoolExecutor
     # Replaced as one object, never edited: a request routes on one release, never on half of two.
     release: EffectiveRelease
+    log_writer: LogWriter | None = None
+    # Shadow scoring never competes with live predictions for a thread, and waits on a bounded queue.
+    shadow_executor: ThreadPoolExecutor | None = None
+    shadow_queue: asyncio.Queue[Served] | None = None
     # One state read-and-apply at a time: a slow read finishing after a newer one must not undo it.
     _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -54,11 +88,125 @@ class Serving:
         registry = Registry(settings.mlflow_tracking_uri, settings.model_name)
         executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="predict")
         swapper = HotSwapper(slots, registry, notifier)
-        return cls(settings, slots, swapper, notifier, executor, effective(settings, None))
+        serving = cls(settings, slots, swapper, notifier, executor, effective(settings, None))
+        if settings.prediction_log_enabled:
+            secret = settings.prediction_log_url
+            url = database_url(secret.get_secret_value() if secret else None, settings.log_file)
+            serving.log_writer = LogWriter(
+                PredictionLog(url),
+                queue_size=settings.prediction_log_queue_size,
+                batch_size=settings.prediction_log_batch_size,
+                linger_seconds=settings.prediction_log_flush_seconds,
+            )
+            logger.info("prediction log: {}", redacted(url))
+        if settings.alias_selection_mode is RoutingMode.SHADOW:
+            serving.shadow_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+            serving.shadow_queue = asyncio.Queue(maxsize=settings.shadow_queue_size)
+        return serving
 
-    def route(self, client_id: str | None) -> str:
+    @property
+    def prediction_log(self) -> PredictionLog | None:
+        return None if self.log_writer is None else self.log_writer.log
+
+    def route(self, client_id: str | None) -> Decision:
         r = self.release
-        return choose_variant(client_id, r.mode, r.live, r.canary_percent, r.ab_split_percent)
+        experiment = r.experiment_id or ""
+        wanted = choose_variant(client_id, r.mode, r.live, r.canary_percent, r.ab_split_percent, experiment)
+        if not randomized(client_id, r.mode):
+            return Decision(wanted, experiment)
+        return Decision(wanted, experiment, b_share_percent(r.mode, r.canary_percent, r.ab_split_percent))
+
+    def explicit(self, variant: str) -> Decision:
+        return Decision(variant, self.release.experiment_id or "")
+
+    def task_of(self, model: LoadedModel | None) -> Task:
+        """How feedback grades this model: the setting, or (auto) what its signature's output type says."""
+        configured = self.settings.model_task
+        if configured is not ModelTask.AUTO:
+            return REGRESSION if configured is ModelTask.REGRESSION else CLASSIFICATION
+        task = model.predictor.signature_task if model is not None else None
+        return REGRESSION if task == REGRESSION else CLASSIFICATION
+
+    def experiment_scope(self, experiment_id: str | None, since: datetime | None) -> Scope:
+        """What ``GET /experiment`` reports: by default the experiment routing uses now, judged by the task of
+        the live model; in shadow mode, the live colour against its shadow."""
+        release = self.release
+        live = release.live
+        loaded = self.slots.get(live) or next(iter(self.slots.loaded().values()), None)
+        shadow_of = None
+        if release.mode is RoutingMode.SHADOW:
+            shadow_of = (live, next(variant for variant in SERVED_VARIANTS if variant != live))
+        return Scope(
+            experiment_id=(release.experiment_id or "") if experiment_id is None else experiment_id,
+            since=since,
+            task=self.task_of(loaded),
+            alpha=self.settings.experiment_alpha,
+            shadow_of=shadow_of,
+        )
+
+    def record(self, served: Served, *, shadow: bool = False) -> None:
+        """Hand the prediction to the log's writer (a non-blocking put; dropped and counted when full)."""
+        if self.log_writer is None:
+            return
+        decision, model = served.decision, served.model
+        self.log_writer.submit(
+            PredictionRecord(
+                request_id=served.request_id,
+                created=time.time(),
+                experiment_id=decision.experiment_id,
+                mode=str(self.settings.alias_selection_mode),
+                wanted=model.variant if shadow else decision.wanted,
+                variant=model.variant,
+                version=model.version,
+                b_share=None if shadow else decision.b_share,
+                task=self.task_of(model),
+                prediction=served.prediction,
+                latency_ms=served.latency_ms,
+                model_ms=served.model_ms,
+                shadow=shadow,
+                features=served.rows if self.settings.prediction_log_features else None,
+            )
+        )
+
+    async def enqueue_shadow(self, served: Served) -> None:
+        """Shadow mode: offer the request to the other variant; a full queue drops it (counted)."""
+        queue = self.shadow_queue
+        if queue is None or random.random() * 100 >= self.settings.shadow_sample_percent:  # noqa: S311
+            return
+        try:
+            queue.put_nowait(served)
+        except asyncio.QueueFull:
+            metrics.record_shadow("dropped")
+
+    async def shadow_worker(self) -> None:
+        """Score each queued request on the variant that did not answer it, and log it as shadow."""
+        assert self.shadow_queue is not None
+        assert self.shadow_executor is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            served = await self.shadow_queue.get()
+            other = next(v for v in SERVED_VARIANTS if v != served.model.variant)
+            model = self.slots.get(other)
+            if model is None:
+                metrics.record_shadow("not_loaded")
+                continue
+            started = time.perf_counter()
+            try:
+                prediction = await loop.run_in_executor(
+                    self.shadow_executor, model.predictor.predict, served.rows
+                )
+            except Exception as error:  # a failing shadow is reported, never seen by a client
+                metrics.record_shadow("failed")
+                logger.warning(
+                    "shadow prediction failed on {} v{}: {}", other, model.version, type(error).__name__
+                )
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            metrics.record_shadow("scored")
+            self.record(
+                Served(served.request_id, served.decision, model, served.rows, prediction, elapsed, elapsed),
+                shadow=True,
+            )
 
     def select(self, wanted: str, *, fallback: bool) -> Selection:
         """The model serving ``wanted``; with ``fallback``, another loaded variant rather than no answer.

@@ -24,6 +24,8 @@ Matrix = npt.NDArray[np.float64]
 class Predictor(Protocol):
     path: str
     n_features: int | None
+    # "classification" | "regression" as the signature's output type says; None when it says nothing.
+    signature_task: str | None
 
     def predict(self, rows: Matrix) -> list[Any]: ...
 
@@ -39,9 +41,10 @@ def _as_list(output: Any) -> list[Any]:
 class NativeSklearnPredictor:
     path = "sklearn-native"
 
-    def __init__(self, model: Any, n_features: int | None) -> None:
+    def __init__(self, model: Any, n_features: int | None, signature_task: str | None) -> None:
         self._model = model
         self.n_features = n_features
+        self.signature_task = signature_task
 
     def predict(self, rows: Matrix) -> list[Any]:
         return list(self._model.predict(rows).tolist())
@@ -50,10 +53,11 @@ class NativeSklearnPredictor:
 class PyfuncPredictor:
     path = "pyfunc"
 
-    def __init__(self, model: PyFuncModel, inputs: Schema | None) -> None:
+    def __init__(self, model: PyFuncModel, inputs: Schema | None, signature_task: str | None) -> None:
         self._model = model
         self._inputs = inputs
         self.n_features = _width(inputs)
+        self.signature_task = signature_task
 
     def _shape(self, rows: Matrix) -> Any:
         if self._inputs is None:
@@ -78,10 +82,21 @@ def _width(inputs: Schema | None) -> int | None:
     return len(inputs.input_names())
 
 
+def _signature_task(outputs: Schema | None) -> str | None:
+    """Floating-point outputs are a regression's; integers, strings and booleans are class labels."""
+    if outputs is None or not outputs.inputs:
+        return None
+    kinds = {np.dtype(kind).kind for kind in outputs.numpy_types()}
+    if kinds == {"f"}:
+        return "regression"
+    return "classification"
+
+
 def load_predictor(model_dir: Path) -> tuple[Predictor, Matrix | None]:
     """The predictor for the model in ``model_dir`` and its input example as a float matrix, if any."""
     meta = Model.load(str(model_dir / "MLmodel"))
     inputs = meta.signature.inputs if meta.signature is not None else None
+    task = _signature_task(meta.signature.outputs if meta.signature is not None else None)
     example = meta.load_input_example(str(model_dir))
     example_matrix = None if example is None else np.asarray(example, dtype=np.float64)
     if example_matrix is not None and example_matrix.ndim == 1:
@@ -93,6 +108,6 @@ def load_predictor(model_dir: Path) -> tuple[Predictor, Matrix | None]:
         # Fitted on named columns: numpy input would warn on every call, so keep the pyfunc path.
         if not hasattr(native, "feature_names_in_"):
             width = _width(inputs) or getattr(native, "n_features_in_", None)
-            return NativeSklearnPredictor(native, width), example_matrix
-    predictor = PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), inputs)
+            return NativeSklearnPredictor(native, width, task), example_matrix
+    predictor = PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), inputs, task)
     return predictor, example_matrix

@@ -53,3 +53,48 @@ def _fallback_counter(wanted: str, served: str) -> Counter:
 
 def record_fallback(wanted: str, served: str) -> None:
     _fallback_counter(wanted, served).inc()
+
+
+LOG_DROPPED = Counter(
+    "serving_prediction_log_dropped_total", "Prediction records dropped because the log's queue was full"
+)
+LOG_WRITTEN = Counter("serving_prediction_log_written_total", "Prediction records written to the log")
+LABELS = Counter(
+    "serving_labels_total", "Predicted rows graded by feedback, by the variant and version that served them",
+    ["variant", "version"],
+)  # fmt: skip
+LABELS_CORRECT = Counter(
+    "serving_labels_correct_total", "Graded rows whose prediction equalled the label (classification)",
+    ["variant", "version"],
+)  # fmt: skip
+LABEL_ABS_ERROR = Counter(
+    "serving_label_abs_error_total",
+    "Sum of graded rows' absolute errors (regression)",
+    ["variant", "version"],
+)
+FEEDBACK_ERRORS = Counter("serving_feedback_errors_total", "Feedback items refused, by reason", ["reason"])
+SHADOW = Counter(
+    "serving_shadow_total", "Shadow scorings by result (scored, dropped, failed, not_loaded)", ["result"]
+)
+
+
+def record_log_drop() -> None:
+    LOG_DROPPED.inc()
+
+
+def record_log_written(count: int) -> None:
+    LOG_WRITTEN.inc(count)
+
+
+def record_label(variant: str, version: str, rows: int, total: float, task: str) -> None:
+    LABELS.labels(variant=variant, version=version).inc(rows)
+    graded = LABEL_ABS_ERROR if task == "regression" else LABELS_CORRECT
+    graded.labels(variant=variant, version=version).inc(total)
+
+
+def record_feedback_error(reason: str) -> None:
+    FEEDBACK_ERRORS.labels(reason=reason).inc()
+
+
+def record_shadow(result: str) -> None:
+    SHADOW.labels(result=result).inc()

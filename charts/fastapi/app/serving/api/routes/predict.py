@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from loguru import logger
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 
 from serving.api.http import FastJSONResponse
 from serving.api.routes.dependencies import require_served, serving_of
+from serving.config import RoutingMode
 from serving.inference.inputs import InputError, PredictRequest, to_matrix
-from serving.inference.service import NotLoadedError
+from serving.inference.service import Decision, NotLoadedError, Served
 
 router = APIRouter(tags=["predict"])
 
@@ -43,9 +46,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _serve(
-    request: Request, payload: PredictRequest, wanted: str, *, fallback: bool
+    request: Request, payload: PredictRequest, decision: Decision, *, fallback: bool
 ) -> FastJSONResponse:
     serving = serving_of(request)
+    wanted = decision.wanted
     try:
         selection = serving.select(wanted, fallback=fallback)
     except NotLoadedError as error:
@@ -61,11 +65,19 @@ async def _serve(
     except InputError as error:
         raise HTTPException(422, str(error)) from None
     request.state.variant, request.state.version = model.variant, model.version
+    predict_started = time.perf_counter()
     try:
         prediction = await serving.predict(model, rows)
     except Exception:
         logger.exception("prediction failed on variant {} v{}", model.variant, model.version)
         raise HTTPException(500, f"prediction failed on variant {model.variant}") from None
+    done = time.perf_counter()
+    request_id: str = request.state.request_id
+    served = Served(
+        request_id, decision, model, rows, prediction,
+        latency_ms=(done - request.state.started) * 1000, model_ms=(done - predict_started) * 1000,
+    )  # fmt: skip
+    serving.record(served)
     mode = str(serving.settings.alias_selection_mode)
     headers |= {"x-variant": model.variant, "x-model-version": model.version, "x-routing-mode": mode}
     body = {
@@ -73,9 +85,12 @@ async def _serve(
         "version": model.version,
         "mode": mode,
         "prediction": prediction,
-        "request_id": request.state.request_id,
+        "request_id": request_id,
     }
-    return FastJSONResponse(body, headers=headers)
+    # The shadow is offered the request only once the client has its answer.
+    shadow = fallback and serving.settings.alias_selection_mode is RoutingMode.SHADOW
+    background = BackgroundTask(serving.enqueue_shadow, served) if shadow else None
+    return FastJSONResponse(body, headers=headers, background=background)
 
 
 def _client_id(request: Request) -> str | None:
@@ -103,4 +118,4 @@ async def predict(request: Request, payload: PredictRequest) -> FastJSONResponse
 async def predict_variant(request: Request, alias: str, payload: PredictRequest) -> FastJSONResponse:
     """Predict with an explicit variant (A or B)."""
     require_served(alias)
-    return await _serve(request, payload, alias, fallback=False)
+    return await _serve(request, payload, serving_of(request).explicit(alias), fallback=False)
