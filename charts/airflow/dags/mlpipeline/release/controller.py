@@ -123,7 +123,7 @@ def _still_needed(experiment: ExperimentView) -> str:
         return f"about {needed} more labels needed"
     if not experiment.a_labelled and not experiment.b_labelled:
         return "no labels yet"
-    return "no estimate of the labels still needed yet"
+    return "no estimate of the labels still needed"
 
 
 def _window_line(name: str, window: analysis.VariantWindow) -> str:
