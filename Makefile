@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BOOTSTRAP := bin/bootstrap
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help demo test lint validate applications seal repo-url promote release rollback release-status bench lock \
+.PHONY: help demo test lint validate applications seal repo-url promote release rollback release-status conclude bench lock \
 	bootstrap clean
 
 help: ## list the targets
@@ -54,7 +54,7 @@ promote: ## promote a commit of main to prod: make promote [REF=<commit>]
 
 # The release commands read MODEL_VERSION, ALIAS and RELEASE_ENV from their environment (make exports
 # command-line variables): no value is ever pasted into a shell command line.
-release rollback release-status: export RELEASE_ENV = $(ENV)
+release rollback release-status conclude: export RELEASE_ENV = $(ENV)
 
 release: ## release a version to every replica: make release MODEL_VERSION=<n> [ALIAS=A|B] [ENV=dev|prod]
 	$(BOOTSTRAP) dev helm
@@ -67,6 +67,10 @@ rollback: ## undo the last release fleet-wide (idempotent): make rollback [ALIAS
 release-status: ## the release state and what every replica reports: make release-status [ENV=dev|prod]
 	$(BOOTSTRAP) dev helm
 	$(PY) -m tooling.release status
+
+conclude: ## end the A/B release's experiment on its verdict (promote or roll back): make conclude [ENV=dev|prod]
+	$(BOOTSTRAP) dev helm
+	$(PY) -m tooling.release conclude
 
 bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
 	$(BOOTSTRAP) dev wrk

@@ -32,6 +32,9 @@ def experiment_body(
     difference: tuple[float, float, float] | None = None,
     *,
     metric: str = "accuracy",
+    result: str = "inconclusive",
+    labels_needed: int | None = None,
+    experiment_id: str = "",
 ) -> dict[str, Any]:
     """A whole ``GET /experiment`` body as the app answers it; ``difference``: (estimate, lower, upper)."""
 
@@ -48,14 +51,14 @@ def experiment_body(
 
     named = None if difference is None else dict(zip(("estimate", "lower", "upper"), difference, strict=True))
     return {
-        "experiment_id": "",
+        "experiment_id": experiment_id,
         "started_at": "2026-11-23T23:00:00.000001+00:00",
         "since": None,
         "task": "classification" if metric == "accuracy" else "regression",
         "metric": metric,
         "alpha": 0.05,
         "variants": {"A": variant(a_labelled, "3"), "B": variant(b_labelled, "7")},
-        "verdict": {"result": "inconclusive", "difference": named, "labels_needed": None},
+        "verdict": {"result": result, "difference": named, "labels_needed": labels_needed},
         "sample_ratio": None,
         "shadow": None,
     }
@@ -225,10 +228,10 @@ class FakeFleet:
         self.behaviours: dict[str, Behaviour] = {}
         self.predicted: list[tuple[str, str]] = []
         self.token_problem: str | None = None
-        # GET /experiment: the body for a ``since`` (the app's answer), or why it could not be read.
-        self.experiment_answer: Callable[[datetime], object] = lambda _since: experiment_body()
+        # GET /experiment: the body for a ``since`` (None: the whole experiment), or why it could not be read.
+        self.experiment_answer: Callable[[datetime | None], object] = lambda _since: experiment_body()
         self.experiment_failure: str | None = None
-        self.experiment_since: list[datetime] = []
+        self.experiment_since: list[datetime | None] = []
         clock.listeners.append(self.serve)
         for replica in self.replicas:
             self._apply(replica)
@@ -275,9 +278,12 @@ class FakeFleet:
                 outcomes.append(ReplicaOutcome(replica.url, True, version=version, detail="prediction [0]"))
         return outcomes
 
-    def experiment(self, since: datetime) -> ExperimentView:
+    def experiment(self, since: datetime | None = None) -> ExperimentView:
         self.experiment_since.append(since)
         reachable = [replica for replica in self.replicas if replica.reachable]
         if self.experiment_failure or not reachable:
             return ExperimentView("", False, self.experiment_failure or "no replica answered")
-        return ExperimentView.from_body(reachable[0].url, self.experiment_answer(since))
+        # As HttpFleet reads it: the verdict only for the whole experiment (concluding), never for the gate.
+        return ExperimentView.from_body(
+            reachable[0].url, self.experiment_answer(since), verdict=since is None
+        )

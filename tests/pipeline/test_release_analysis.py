@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from mlpipeline.release import analysis
 from mlpipeline.release.analysis import VariantWindow
 from mlpipeline.release.policy import ReleasePolicy
-from mlpipeline.release.ports import Difference, ExperimentView
+from mlpipeline.release.ports import Difference, ExperimentView, Verdict
 from tests.pipeline.release_fakes import experiment_body
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
@@ -263,3 +263,44 @@ def test_a_body_without_a_readable_field_is_unreadable_and_names_the_replica(
     assert view.detail.startswith("http://r: GET /experiment: ")
     assert reason in view.detail
     assert not analysis.quality(view, 0.02).passed
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        ("experiment_id", DELETE, "experiment_id is None, not a string"),
+        ("experiment_id", 7, "experiment_id is 7, not a string"),
+        ("verdict.result", DELETE, "verdict.result is None, not one of B_better, B_worse, inconclusive"),
+        ("verdict.result", "b_better", "verdict.result is 'b_better', not one of"),
+        ("verdict.labels_needed", DELETE, "verdict.labels_needed is missing"),
+        ("verdict.labels_needed", 12.5, "verdict.labels_needed is 12.5, not null or a count"),
+        ("verdict.labels_needed", True, "verdict.labels_needed is True, not null or a count"),
+    ],
+)
+def test_the_verdict_is_read_strictly_for_a_conclusion_and_not_at_all_for_the_gate(
+    path: str, value: object, reason: str
+) -> None:
+    body = edited(path, value)
+
+    concluding = ExperimentView.from_body("http://r", body, verdict=True)
+    gate = ExperimentView.from_body("http://r", body)
+
+    assert not concluding.ok
+    assert concluding.detail.startswith("http://r: GET /experiment: ")
+    assert reason in concluding.detail
+    assert gate.ok
+    assert gate.verdict is None
+
+
+def test_a_readable_verdict_is_read_whole() -> None:
+    body = experiment_body(
+        100, 40, (0.1, 0.02, 0.18), result="B_better", labels_needed=0, experiment_id="r-1"
+    )
+
+    view = ExperimentView.from_body("http://r", body, verdict=True)
+
+    assert view.verdict == Verdict("r-1", "B_better", 0)
+    body["verdict"]["labels_needed"] = None
+    assert ExperimentView.from_body("http://r", body, verdict=True).verdict == Verdict(
+        "r-1", "B_better", None
+    )

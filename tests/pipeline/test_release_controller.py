@@ -324,6 +324,253 @@ def test_ab_release_loads_b_fleet_wide_under_a_new_experiment() -> None:
     assert {replica.view().experiment_id for replica in r.fleet.replicas} == {outcome.state.release_id}
 
 
+# ---------------------------------------------------------------------------------- A/B conclusion
+
+
+def ab_released(alias: str = "B") -> Rig:
+    """An A/B release of the candidate on ``alias``, done; GET /experiment answers its experiment."""
+    r = rig("ab_test")
+    assert r.controller.release(CANDIDATE, alias=alias).exit_code == 0, r.text()
+    r.reported.clear()
+    return r
+
+
+def verdict(r: Rig, result: str, difference: tuple[float, float, float] | None, **fields: object) -> None:
+    """The app's whole-experiment answer: this release's experiment with ``result`` (``fields`` override)."""
+    state = r.registry.read_state()
+    assert state is not None
+    body = experiment_body(120, 40, difference, result=result, experiment_id=str(state.experiment_id))
+    body["verdict"].update(fields.pop("verdict", {}))
+    body.update(fields)
+    r.fleet.experiment_answer = lambda _since: body
+
+
+def test_a_b_better_verdict_promotes_the_candidate_on_b_to_a_fleet_wide() -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19))
+    released = len(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.fleet.experiment_since == [None]  # the whole experiment, no window
+    assert r.registry.events[released:] == [("move", "A", CANDIDATE), ("state", "promoted", "A", "10")]
+    assert r.registry.aliases() == {"A": CANDIDATE, "B": CANDIDATE}
+    assert served(r, "A") == served(r, "B") == {CANDIDATE}
+    assert {replica.view().phase for replica in r.fleet.replicas} == {"promoted"}
+    assert outcome.lines == (
+        "experiment r-20261123T231500Z-7: B_better, accuracy B vs A +0.12 (interval +0.05 to +0.19), "
+        "A 120 / B 40 labelled",
+        f"@A moved v7 (was v{OLD_A})",
+        "concluded: the candidate v7 on @B won (B_better): promoted, @A serves it on every replica",
+    )
+
+
+def test_a_candidate_on_a_wins_on_a_b_worse_verdict_and_nothing_moves() -> None:
+    r = ab_released("A")
+    assert r.registry.aliases() == {"A": CANDIDATE, "B": OLD_B}
+    verdict(r, "B_worse", (-0.12, -0.19, -0.05))
+    released = len(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.registry.events[released:] == [("state", "promoted", "A", "10")]
+    assert r.registry.aliases() == {"A": CANDIDATE, "B": OLD_B}
+    assert outcome.lines[-1] == (
+        "concluded: the candidate v7 on @A won (B_worse): promoted, @A serves it on every replica"
+    )
+
+
+@pytest.mark.parametrize(
+    ("alias", "result", "difference"),
+    [("B", "B_worse", (-0.12, -0.19, -0.05)), ("A", "B_better", (0.12, 0.05, 0.19))],
+)
+def test_a_losing_candidate_is_rolled_back_exactly_as_rollback_does_and_the_process_succeeds(
+    alias: str, result: str, difference: tuple[float, float, float]
+) -> None:
+    r = ab_released(alias)
+    verdict(r, result, difference)
+    released = len(r.registry.events)
+    twin = ab_released(alias)  # the same release, undone by make rollback instead
+
+    outcome = r.controller.conclude()
+    rolled_back = twin.controller.rollback()
+
+    assert outcome.exit_code == 0, r.text()
+    assert r.registry.events[released:] == twin.registry.events[released:]
+    assert r.registry.tag == twin.registry.tag
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    assert served(r, alias) == {OLD_A if alias == "A" else OLD_B}
+    assert outcome.state is not None
+    assert (outcome.state.phase, outcome.state.experiment_id) == ("rolled_back", None)
+    assert outcome.lines[1:-1] == rolled_back.lines
+    assert outcome.lines[0].startswith(f"experiment r-20261123T231500Z-7: {result}, accuracy B vs A ")
+    assert outcome.lines[-1] == f"concluded: the candidate v7 on @{alias} lost ({result}): rolled back"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "difference", "needed", "expected"),
+    [
+        (
+            120,
+            40,
+            (-0.01, -0.08, 0.06),
+            1234,
+            "accuracy B vs A -0.01 (interval -0.08 to +0.06), A 120 / B 40 "
+            "labelled; about 1234 more labels needed",
+        ),
+        (0, 0, None, None, "no interval yet, A 0 / B 0 labelled; no labels yet"),
+    ],
+)
+def test_an_inconclusive_verdict_changes_nothing_and_says_how_many_labels_are_still_needed(
+    a: int, b: int, difference: tuple[float, float, float] | None, needed: int | None, expected: str
+) -> None:
+    r = ab_released("B")
+    state = r.registry.read_state()
+    assert state is not None
+    r.fleet.experiment_answer = lambda _since: experiment_body(
+        a, b, difference, labels_needed=needed, experiment_id=str(state.experiment_id)
+    )
+    events, tag = list(r.registry.events), r.registry.tag
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 1
+    assert outcome.lines == (
+        f"not concluded, nothing changed: experiment r-20261123T231500Z-7: inconclusive, {expected}",
+    )
+    assert (r.registry.events, r.registry.tag) == (events, tag)
+
+
+def test_a_verdict_for_another_experiment_changes_nothing() -> None:
+    r = ab_released("B")
+    verdict(r, "B_worse", (-0.12, -0.19, -0.05), experiment_id="")  # a replica still on the settings' id
+    events = list(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 1
+    assert outcome.lines == (
+        "http://replica-1 reports experiment '', not release r-20261123T231500Z-7's 'r-20261123T231500Z-7' "
+        "(a replica not on this release's experiment), nothing changed: make release-status",
+    )
+    assert r.registry.events == events
+
+
+@pytest.mark.parametrize(
+    ("failure", "fields", "expected"),
+    [
+        ("http://replica-1: GET /experiment: HTTP 404 Not Found", {}, "HTTP 404 Not Found"),
+        (None, {"verdict": {"result": "B_wins"}}, "verdict.result is 'B_wins', not one of B_better"),
+        (None, {"verdict": {"labels_needed": -3}}, "verdict.labels_needed is -3, not null or a count"),
+        (None, {"experiment_id": None}, "experiment_id is None, not a string"),
+    ],
+)
+def test_an_unreadable_report_changes_nothing(
+    failure: str | None, fields: dict[str, object], expected: str
+) -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19), **fields)
+    r.fleet.experiment_failure = failure
+    events = list(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 1
+    [line] = outcome.lines
+    assert line.startswith("cannot read GET /experiment, nothing changed: ")
+    assert expected in line
+    assert r.registry.events == events
+
+
+def test_only_a_released_ab_test_can_be_concluded() -> None:
+    r = rig("canary")
+    assert r.controller.conclude().lines == (
+        "usage: no release recorded for best_model: nothing to conclude",
+    )
+    r.controller.release(CANDIDATE)
+    events = list(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 2
+    assert outcome.lines == (
+        "usage: the last release r-20261123T231500Z-7 is canary promoted: nothing to conclude",
+    )
+    assert r.registry.events == events
+    assert None not in r.fleet.experiment_since  # the experiment was never read to conclude
+
+
+@pytest.mark.parametrize("first", ["rollback", "conclude"])
+def test_an_ab_release_rolled_back_or_concluded_already_is_not_concluded_again(first: str) -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19))
+    assert getattr(r.controller, first)().exit_code == 0
+    phase = "rolled_back" if first == "rollback" else "promoted"
+    events = list(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 2
+    assert outcome.lines == (
+        f"usage: the last release r-20261123T231500Z-7 is ab_test {phase}: nothing to conclude",
+    )
+    assert r.registry.events == events
+
+
+def test_a_candidate_moved_off_its_alias_by_hand_is_not_concluded() -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19))
+    r.registry.manual_move("B", "9")
+    events = list(r.registry.events)
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 1
+    assert outcome.lines == ("@B is at v9, not the release's v7: changed by someone else, nothing changed",)
+    assert r.registry.events == events
+
+
+def test_a_manual_move_of_a_during_the_experiment_is_never_overwritten_by_the_promotion() -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19))
+    r.registry.manual_move("A", "9")
+
+    outcome = r.controller.conclude()
+
+    assert outcome.exit_code == 1
+    assert outcome.lines[-1].startswith(
+        "the candidate v7 on @B won (B_better) but is not promoted: "
+        "@A is at v9, not v3 as this release expects"
+    )
+    assert r.registry.aliases() == {"A": "9", "B": CANDIDATE}
+    state = r.registry.read_state()
+    assert state is not None
+    assert state.phase == "released"
+
+
+def test_a_promotion_that_did_not_converge_completes_when_concluded_again_and_rolls_back_whole() -> None:
+    r = ab_released("B")
+    verdict(r, "B_better", (0.12, 0.05, 0.19))
+    r.fleet.replicas[1].frozen = True
+
+    stuck = r.controller.conclude()
+    r.fleet.replicas[1].frozen = False
+    again = r.controller.conclude()
+    rolled_back = r.controller.rollback()
+
+    assert stuck.exit_code == 1
+    assert "but is not promoted: replicas did not converge in 10 s: http://replica-2" in stuck.lines[-1]
+    assert "make conclude again (or make rollback)" in stuck.lines[-1]
+    assert again.exit_code == 0, r.text()
+    assert "@A already v7" in again.lines
+    # A concluded A/B release on @B moved @A as well: a rollback puts both back.
+    assert rolled_back.exit_code == 0, r.text()
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    assert served(r, "A") == {OLD_A}
+
+
 # -------------------------------------------------------------------------------------------- rollback
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mlpipeline.release.fleet import HttpFleet
-from mlpipeline.release.ports import Difference
+from mlpipeline.release.ports import Difference, Verdict
 from tests.pipeline.release_fakes import experiment_body
 
 TOKEN = "fleet-token"
@@ -39,6 +39,7 @@ class ReplicaServer(ThreadingHTTPServer):
 
     experiment: object = None
     since: list[str]
+    queries: list[str]
 
 
 class Replica(BaseHTTPRequestHandler):
@@ -56,6 +57,7 @@ class Replica(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/experiment" and self.server.experiment is not None:
             self.server.since.extend(parse_qs(url.query).get("since", []))
+            self.server.queries.append(url.query)
             answer = self.server.experiment
             self._reply(200, answer, "text/plain" if isinstance(answer, str) else "application/json")
         elif self.path == "/release":
@@ -90,6 +92,7 @@ class Replica(BaseHTTPRequestHandler):
 def replica_server() -> Iterator[ReplicaServer]:
     server = ReplicaServer(("127.0.0.1", 0), Replica)
     server.since = []
+    server.queries = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -185,3 +188,21 @@ def test_an_app_without_get_experiment_or_an_unreadable_answer_fails_naming_each
     assert HttpFleet(older, TOKEN).experiment(SINCE).detail == (
         f"{older}: GET /experiment: variants.A.labelled is None, not a count"
     )
+
+
+def test_the_whole_experiment_is_read_without_since_and_with_its_verdict(
+    replica_server: ReplicaServer,
+) -> None:
+    replica_server.experiment = experiment_body(
+        120, 40, (0.1, 0.02, 0.18), result="B_better", labels_needed=0, experiment_id="r-1"
+    )
+    fleet = HttpFleet(url_of(replica_server), TOKEN)
+
+    whole = fleet.experiment()
+    window = fleet.experiment(SINCE)
+
+    assert replica_server.queries == ["", "since=2026-11-24T01%3A02%3A03.123456%2B00%3A00"]
+    assert whole.verdict == Verdict("r-1", "B_better", 0)
+    assert (whole.a_labelled, whole.b_labelled, whole.difference) == (120, 40, Difference(0.1, 0.02, 0.18))
+    assert window.ok
+    assert window.verdict is None  # the quality gate's reading is what it was

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlpipeline.release.controller import ReleaseController, Report
+from mlpipeline.release.policy import ReleasePolicy
+from tests.pipeline.release_fakes import FakeClock, FakeFleet, FakeRegistry
 from tooling.release.cli import main
 from tooling.release.environment import UnknownEnvironment, release_defaults
 
@@ -48,3 +51,26 @@ def test_an_environment_gives_the_policy_its_pipeline_gets() -> None:
 def test_an_unknown_environment_is_refused() -> None:
     with pytest.raises(UnknownEnvironment, match="not an environment"):
         release_defaults("staging")
+
+
+def test_conclude_without_a_released_ab_test_is_a_usage_error_naming_what_is_there(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The controller on fakes: the last release is a promoted canary (the registry and fleet are unit-tested).
+    registry = FakeRegistry({"A": "3", "B": "5"})
+    clock = FakeClock()
+    fleet = FakeFleet(registry, clock, mode="canary")
+    policy = ReleasePolicy(steps=(50, 100), step_seconds=10, min_requests=10)
+    assert ReleaseController(registry, fleet, clock, policy, lambda _line: None).release("7").exit_code == 0
+    events = list(registry.events)
+
+    def on_fakes(_cls: type, _environ: object, report: Report, **_: object) -> ReleaseController:
+        return ReleaseController(registry, fleet, clock, policy, report)
+
+    monkeypatch.setattr(ReleaseController, "from_env", classmethod(on_fakes))
+
+    assert main(["conclude"], BASE) == 2
+    assert capsys.readouterr().out == (
+        "usage: the last release r-20261123T231500Z-7 is canary promoted: nothing to conclude\n"
+    )
+    assert registry.events == events

@@ -11,10 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from mlflow import MlflowClient
+from sklearn.datasets import load_iris
 
 from mlpipeline.registry import client
 from mlpipeline.release.controller import ReleaseController
@@ -146,6 +150,60 @@ def test_ab_test_release_loads_the_candidate_on_every_replica_with_a_new_experim
         assert fleet.agreed("versions") == {"A": fleet.seeded["A"], "B": candidate}
         assert fleet.agreed("ab_split_percent") == 90
         assert fleet.agreed("experiment_id")
+
+
+def labelled_round(urls: list[str], start: int, requests: int = 20, rows: int = 10) -> None:
+    """``requests`` predictions of ``rows`` iris rows per replica, each from a new client, then their true
+    labels in one list to the replica that served them (its own records are flushed before it looks)."""
+    features, labels = load_iris(return_X_y=True)
+    picks = np.random.default_rng(start)
+    with httpx.Client(timeout=30) as http:
+        for url in urls:
+            feedback = []
+            for index in range(start, start + requests):
+                chosen = picks.integers(len(labels), size=rows)
+                served = http.post(
+                    f"{url}/predict",
+                    json={"data": [features[i].tolist() for i in chosen]},
+                    headers={"x-client-id": f"client-{url[-5:]}-{index}"},
+                )
+                assert served.status_code == 200, served.text
+                feedback.append(
+                    {"request_id": served.json()["request_id"], "label": [int(labels[i]) for i in chosen]}
+                )
+            graded = http.post(f"{url}/feedback", json=feedback)
+            assert graded.status_code == 200, graded.text
+            assert graded.json()["accepted"] == requests, graded.text
+
+
+def test_an_ab_release_of_a_worse_model_is_concluded_on_its_verdict_and_rolled_back(
+    start_fleet: StartFleet, tmp_path: Path
+) -> None:
+    # One prediction log for both replicas (as PostgreSQL is in the cluster): either answers for the fleet.
+    shared = f"sqlite:///{tmp_path / 'shared' / 'predictions.db'}"
+    with start_fleet(**{**AB_TEST, "AB_SPLIT_PERCENT": "50", "PREDICTION_LOG_URL": shared}) as fleet:
+        worse = register_version(fleet.mlflow_url, fleet.model_name, c=0.003).version  # ~80 % vs ~97 %
+        released = fleet.command("release", "--version", worse)
+        assert released.returncode == 0, output(released)
+        early = fleet.command("conclude")  # no labels yet: nothing to conclude on
+
+        report: dict[str, Any] = {}
+        for start in range(0, 20 * 20, 20):  # at most 8,000 labels; a few hundred are expected to do
+            labelled_round(fleet.urls, start)
+            report = httpx.get(f"{fleet.urls[0]}/experiment", timeout=30).json()
+            if report["verdict"]["result"] != "inconclusive":
+                break
+        concluded = fleet.command("conclude")
+
+        assert early.returncode == 1, output(early)
+        assert "not concluded, nothing changed" in early.stdout
+        assert report["verdict"]["result"] == "B_worse", report
+        assert report["experiment_id"] == fleet.agreed("release_id")
+        assert concluded.returncode == 0, output(concluded)
+        assert f"concluded: the candidate v{worse} on @B lost (B_worse): rolled back" in concluded.stdout
+        assert aliases(fleet) == fleet.seeded
+        assert fleet.agreed("versions") == fleet.seeded
+        assert fleet.agreed("phase") == "rolled_back"
 
 
 def test_an_unreachable_replica_is_named_and_nothing_moves(start_fleet: StartFleet) -> None:

@@ -1,12 +1,15 @@
-"""``python -m tooling.release``: release a version to the serving fleet, roll the last release back, or
-show the release state. The same controller the DAG runs (``mlpipeline.release``), one line per step.
+"""``python -m tooling.release``: release a version to the serving fleet, roll the last release back, show
+the release state, or conclude an A/B experiment on its verdict. The same controller the DAG runs
+(``mlpipeline.release``), one line per step.
 
 Inputs come from the environment, as the DAG's do: MLFLOW_TRACKING_URI, MODEL_NAME, SERVING_REPLICAS,
 RELOAD_SECRET_TOKEN and the RELEASE_* policy; ``make`` passes MODEL_VERSION, ALIAS and ENV (as RELEASE_ENV)
 the same way, never through a shell command line. With an environment (dev or prod) the policy and the model
 name default to what that environment's pipeline gets (its rendered Airflow chart); variables already set
 win.
-Exit codes: 0 released (or nothing to do), 1 stopped and rolled back or not complete, 2 usage error.
+Exit codes: 0 released (or nothing to do), 1 stopped and rolled back or not complete, 2 usage error;
+``conclude``: 0 concluded (promoted, or rolled back when the candidate lost), 1 inconclusive or nothing could
+be changed, 2 no released A/B test to conclude.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
     rollback = commands.add_parser("rollback", help="restore what the last release changed, fleet-wide")
     rollback.add_argument("--alias", default=environ.get("ALIAS") or None, help="ALIAS: only this one")
     commands.add_parser("status", help="the release state and what every replica reports")
+    commands.add_parser(
+        "conclude", help="end the A/B release's experiment on its verdict: promote the winner or roll back"
+    )
     parser.add_argument(
         "--env", default=environ.get("RELEASE_ENV") or None, help="RELEASE_ENV: that environment's policy"
     )
@@ -80,4 +86,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         return 0 if report.agree else 1
     if args.command == "release":
         return controller.release(args.version, args.alias).exit_code
+    if args.command == "conclude":
+        return controller.conclude().exit_code
     return controller.rollback(args.alias).exit_code

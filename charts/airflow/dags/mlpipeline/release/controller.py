@@ -12,7 +12,8 @@ The state lives in the registry (:mod:`mlpipeline.release.state`); every replica
   release id, phase) within ``RELEASE_CONVERGE_SECONDS``; a failure names each replica that disagrees.
 
 Every step is one line to ``report`` (the caller prints it or sends it to Slack) and in the outcome's lines.
-Exit codes: 0 released (or nothing to do), 1 stopped and rolled back or could not complete, 2 usage error.
+Exit codes: 0 released (or nothing to do), 1 stopped and rolled back or could not complete, 2 usage error;
+``conclude`` has its own reading of 0 and 1 (see there).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mlpipeline.release.errors import ConflictError, UsageError
 from mlpipeline.release.fleet import HttpFleet
 from mlpipeline.release.mlflow_store import MlflowStore
 from mlpipeline.release.policy import ReleasePolicy
-from mlpipeline.release.ports import Clock, Fleet, RegistryStore, ReplicaView, SystemClock
+from mlpipeline.release.ports import Clock, ExperimentView, Fleet, RegistryStore, ReplicaView, SystemClock
 from mlpipeline.release.state import (
     ALIASES,
     STRATEGIES,
@@ -101,6 +102,28 @@ def _describe(state: ReleaseState) -> str:
         f"release {state.release_id} of v{state.candidate} on @{state.alias} ({state.strategy}) "
         f"is {state.phase}; {state.routing.describe()}; before: {_before(state.before)}"
     )
+
+
+def _experiment_line(experiment: ExperimentView) -> str:
+    """The verdict with its interval and the labels behind it, in one line."""
+    verdict, difference = experiment.verdict, experiment.difference
+    result = verdict.result if verdict else "no verdict"
+    interval = (
+        "no interval yet"
+        if difference is None
+        else f"{experiment.metric} B vs A {difference.estimate:+.4g} "
+        f"(interval {difference.lower:+.4g} to {difference.upper:+.4g})"
+    )
+    return f"{result}, {interval}, A {experiment.a_labelled} / B {experiment.b_labelled} labelled"
+
+
+def _still_needed(experiment: ExperimentView) -> str:
+    needed = experiment.verdict.labels_needed if experiment.verdict else None
+    if needed is not None:
+        return f"about {needed} more labels needed"
+    if not experiment.a_labelled and not experiment.b_labelled:
+        return "no labels yet"
+    return "no estimate of the labels still needed"
 
 
 def _window_line(name: str, window: analysis.VariantWindow) -> str:
@@ -203,6 +226,92 @@ class ReleaseController:
                 state,
             )
         return self._roll_back(state, (alias,) if alias else changed, success=0)
+
+    def conclude(self) -> Outcome:
+        """End the last release's A/B experiment on the app's verdict over the experiment's whole life.
+
+        The candidate is on the release's alias; it wins when the verdict favours that side (``B_better`` with
+        the candidate on @B, ``B_worse`` with it on @A) and loses in the opposite case. A winner on @B is
+        promoted: @A moves to it by compare-and-set, every replica converges, phase ``promoted``; a winner on
+        @A is already there, so only the phase changes. A loser is rolled back exactly as ``rollback`` does.
+        Either way the experiment is concluded and the exit code is 0: a candidate that loses is an answer the
+        process exists to give, not a failure of it. Exit 1, nothing changed: the verdict is inconclusive (the
+        line says how many labels are still needed), the report cannot be read, it is of another experiment
+        than the release's (a replica not on it), or the candidate is no longer on its alias. Exit 1 also when
+        a promotion cannot complete (the line says what to run). Exit 2: no A/B release in phase ``released``.
+        """
+        self._lines = []
+        try:
+            state = self._store.read_state()
+        except StateError as error:
+            return self._finish(2, f"usage: {error}; fix or delete the tag", None)
+        except RegistryError as error:
+            return self._finish(1, f"cannot read the release state, nothing changed: {error}", None)
+        if state is None:
+            return self._finish(
+                2, f"usage: no release recorded for {self._store.model_name}: nothing to conclude", None
+            )
+        if state.strategy != "ab_test" or state.phase != "released":
+            return self._finish(
+                2,
+                f"usage: the last release {state.release_id} is {state.strategy} {state.phase}: "
+                "nothing to conclude",
+                state,
+            )
+        problem = self._fleet.sync_problem()
+        if problem:
+            return self._finish(2, f"usage: {problem}", state)
+        experiment = self._fleet.experiment()  # no since: the experiment over its whole life
+        if not experiment.ok or experiment.verdict is None:
+            return self._finish(
+                1, f"cannot read GET /experiment, nothing changed: {experiment.detail}", state
+            )
+        reported = experiment.verdict.experiment_id
+        if reported != state.experiment_id:
+            return self._finish(
+                1,
+                f"{experiment.url} reports experiment {reported!r}, not release {state.release_id}'s "
+                f"{state.experiment_id!r} (a replica not on this release's experiment), nothing changed: "
+                "make release-status",
+                state,
+            )
+        try:
+            on_alias = self._store.aliases().get(state.alias)
+        except RegistryError as error:
+            return self._finish(1, f"cannot read the aliases, nothing changed: {error}", state)
+        if on_alias != state.candidate:
+            # The verdict would be about whatever served there since, not about this release's candidate.
+            return self._finish(
+                1,
+                f"@{state.alias} is at {version_label(on_alias)}, not the release's v{state.candidate}: "
+                "changed by someone else, nothing changed",
+                state,
+            )
+        numbers = f"experiment {reported}: {_experiment_line(experiment)}"
+        result = experiment.verdict.result
+        if result == "inconclusive":
+            return self._finish(
+                1, f"not concluded, nothing changed: {numbers}; {_still_needed(experiment)}", state
+            )
+        self._say(numbers)
+        candidate = f"the candidate v{state.candidate} on @{state.alias}"
+        if (state.alias == "B") != (result == "B_better"):
+            outcome = self._roll_back(state, self._changed_aliases(state), success=0)
+            if outcome.exit_code != 0:
+                return outcome
+            return self._finish(0, f"concluded: {candidate} lost ({result}): rolled back", outcome.state)
+        try:
+            state = self._promote_winner(state)
+        except STOPPING as error:
+            return self._finish(
+                1,
+                f"{candidate} won ({result}) but is not promoted: {error}: make release-status, then "
+                "make conclude again (or make rollback)",
+                state,
+            )
+        return self._finish(
+            0, f"concluded: {candidate} won ({result}): promoted, @A serves it on every replica", state
+        )
 
     def status(self) -> StatusReport:
         """The release state and every replica's ``GET /release`` (unreachable ones listed, never hidden)."""
@@ -430,15 +539,30 @@ class ReleaseController:
     def _ab_test(self, state: ReleaseState) -> ReleaseState:
         """Load the candidate on the alias fleet-wide under a new experiment id; the split stays as it is.
 
-        Concluding an experiment (promoting the winner to @A) waits for the outcomes issue's verdict; until
-        then an A/B release is this. The experiment id changes only once every replica serves the candidate,
-        so the new experiment's records never include the previous version.
+        The release ends here, in phase ``released``; ``conclude`` ends the experiment later, on the app's
+        verdict. The experiment id changes only once every replica serves the candidate, so the new
+        experiment's records never include the previous version.
         """
         alias, candidate = state.alias, state.candidate
         self._move(alias, state.before.version(alias), candidate)
         self._converge(state, {alias: candidate})
         state = self._write(state, experiment_id=state.release_id, phase="released")
         self._converge(state, {alias: candidate})
+        return state
+
+    def _promote_winner(self, state: ReleaseState) -> ReleaseState:
+        """@A to the winning candidate (by compare-and-set; a winner on @A is there already), then the phase.
+
+        A retry after a crash finds @A already moved and carries on; a manual move of @A stops it.
+        """
+        candidate = state.candidate
+        versions = {state.alias: candidate}
+        if state.alias == "B":
+            self._move("A", state.before.version("A"), candidate)
+            versions["A"] = candidate
+            self._converge(state, versions)
+        state = self._write(state, phase="promoted")
+        self._converge(state, versions)
         return state
 
     # ------------------------------------------------------------------------------------------- analysis
@@ -514,8 +638,10 @@ class ReleaseController:
 
     @staticmethod
     def _changed_aliases(state: ReleaseState) -> tuple[str, ...]:
-        # A canary also moves @A when it promotes; it is moved back only if it is still at the candidate.
-        return ("B", "A") if state.strategy == "canary" else (state.alias,)
+        # A canary also moves @A when it promotes, and so does an A/B release on @B whose experiment is
+        # concluded in the candidate's favour; @A is moved back only if it is still at the candidate.
+        promotes = state.strategy == "canary" or (state.strategy == "ab_test" and state.alias == "B")
+        return ("B", "A") if promotes else (state.alias,)
 
     def _stop_and_roll_back(self) -> Outcome:
         """After a failed step: roll back what the registry says this release changed."""

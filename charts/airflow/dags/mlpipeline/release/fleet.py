@@ -73,7 +73,7 @@ class HttpFleet:
     def predict_all(self, alias: str, rows: list[list[Any]]) -> list[ReplicaOutcome]:
         return self._each(PREDICT_TIMEOUT_SECONDS, lambda http, url: _predict(http, url, alias, rows))
 
-    def experiment(self, since: datetime) -> ExperimentView:
+    def experiment(self, since: datetime | None = None) -> ExperimentView:
         # One replica at a time, not all at once: every replica answers from the same shared log, so one
         # readable answer is enough and the others would only repeat the same database query.
         failures: list[str] = []
@@ -109,9 +109,10 @@ def _metrics(http: httpx.Client, url: str) -> ReplicaMetrics:
     return ReplicaMetrics(url, response.text)
 
 
-def _experiment(http: httpx.Client, url: str, since: datetime) -> ExperimentView:
-    # params= percent-encodes the offset's "+", which a bare query string would turn into a space.
-    query = {"since": since.astimezone(UTC).isoformat()}
+def _experiment(http: httpx.Client, url: str, since: datetime | None) -> ExperimentView:
+    # params= percent-encodes the offset's "+", which a bare query string would turn into a space. No since:
+    # no parameter at all (the app reads the experiment from its start), and the verdict is read as well.
+    query = {} if since is None else {"since": since.astimezone(UTC).isoformat()}
     try:
         response = http.get(f"{url}/experiment", params=query)
     except httpx.HTTPError as error:
@@ -123,7 +124,7 @@ def _experiment(http: httpx.Client, url: str, since: datetime) -> ExperimentView
         body = response.json()
     except ValueError:
         return ExperimentView(url, False, f"{url}: GET /experiment: the answer is not JSON")
-    return ExperimentView.from_body(url, body)
+    return ExperimentView.from_body(url, body, verdict=since is None)
 
 
 def _predict(http: httpx.Client, url: str, alias: str, rows: list[list[Any]]) -> ReplicaOutcome:

@@ -141,13 +141,44 @@ def _difference(body: Mapping[str, Any]) -> Difference | None:
     return Difference(estimate, lower, upper)
 
 
+RESULTS = ("B_better", "B_worse", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What concluding an experiment reads besides the gate's fields: whose experiment, and its verdict."""
+
+    experiment_id: str
+    result: str  # one of RESULTS
+    labels_needed: int | None  # the app's estimate of the labels still needed; None: it has none
+
+
+def _verdict(body: Mapping[str, Any]) -> Verdict:
+    experiment_id = body.get("experiment_id")
+    if not isinstance(experiment_id, str):
+        raise _Unreadable(f"experiment_id is {experiment_id!r:.100}, not a string")
+    verdict = body.get("verdict")
+    verdict = verdict if isinstance(verdict, dict) else {}
+    result = verdict.get("result")
+    if result not in RESULTS:
+        raise _Unreadable(f"verdict.result is {result!r:.100}, not one of {', '.join(RESULTS)}")
+    if "labels_needed" not in verdict:
+        raise _Unreadable("verdict.labels_needed is missing")
+    needed = verdict["labels_needed"]
+    if needed is not None and (isinstance(needed, bool) or not isinstance(needed, int) or needed < 0):
+        raise _Unreadable(f"verdict.labels_needed is {needed!r:.100}, not null or a count")
+    return Verdict(experiment_id, str(result), needed)
+
+
 @dataclass(frozen=True)
 class ExperimentView:
-    """What the quality gate reads of a replica's ``GET /experiment?since=...``; ``ok`` False: why in detail.
+    """What the release controller reads of a replica's ``GET /experiment``; ``ok`` False: why in detail.
 
-    The prediction log is shared by every replica, so one answer is the fleet's. Only these fields are read:
+    The prediction log is shared by every replica, so one answer is the fleet's. The quality gate reads only
     ``metric``, ``variants.A.labelled``, ``variants.B.labelled`` and ``verdict.difference`` (null, or
-    ``estimate``, ``lower``, ``upper``); a body that lacks one is unreadable, never taken as "no labels".
+    ``estimate``, ``lower``, ``upper``); concluding an experiment also reads ``experiment_id``,
+    ``verdict.result`` and ``verdict.labels_needed`` (``verdict``). A body that lacks a field read is
+    unreadable, never taken as "no labels" or "inconclusive".
     """
 
     url: str  # the replica that answered ("" when none did: each one is named in detail)
@@ -157,17 +188,22 @@ class ExperimentView:
     a_labelled: int = 0
     b_labelled: int = 0
     difference: Difference | None = None
+    verdict: Verdict | None = None  # read only when asked for (concluding); the gate does without it
 
     @classmethod
-    def from_body(cls, url: str, body: object) -> ExperimentView:
-        """Read the app's body strictly (the gate must not pass on a field it could not read)."""
+    def from_body(cls, url: str, body: object, *, verdict: bool = False) -> ExperimentView:
+        """Read the app's body strictly (the gate must not pass, nor a conclusion act, on a field it could
+        not read); ``verdict``: also read what concluding needs, so the gate's reading stays as it was."""
         try:
             if not isinstance(body, dict):
                 raise _Unreadable("the answer is not a JSON object")
             metric = body.get("metric")
             if not isinstance(metric, str) or not metric:
                 raise _Unreadable(f"metric is {metric!r:.100}, not a name")
-            return cls(url, True, "", metric, _count(body, "A"), _count(body, "B"), _difference(body))
+            counts = _count(body, "A"), _count(body, "B")
+            difference = _difference(body)
+            read = _verdict(body) if verdict else None
+            return cls(url, True, "", metric, *counts, difference, read)
         except _Unreadable as error:
             return cls(url, False, f"{url}: GET /experiment: {error}")
 
@@ -224,8 +260,12 @@ class Fleet(Protocol):
         """``POST /variant/{alias}/predict`` with ``{"data": rows}`` on every replica."""
         ...
 
-    def experiment(self, since: datetime) -> ExperimentView:
-        """``GET /experiment?since=<since, ISO-8601 UTC>`` from the first replica that answers it readably."""
+    def experiment(self, since: datetime | None = None) -> ExperimentView:
+        """``GET /experiment?since=<since, ISO-8601 UTC>`` from the first replica that answers it readably.
+
+        ``since`` None: ``GET /experiment`` without it, the experiment over its whole life, read with its
+        verdict (``ExperimentView.verdict``), which is what concluding the experiment acts on.
+        """
         ...
 
 
