@@ -62,17 +62,18 @@ def test_boundaries_are_exact(mode: RoutingMode, percent: int, only: str) -> Non
     assert chosen == {only}
 
 
-def test_a_client_keeps_its_variant_in_another_process() -> None:
+@pytest.mark.parametrize("experiment_id", ["", "exp-7"])
+def test_a_client_keeps_its_variant_in_another_process(experiment_id: str) -> None:
     """Hash randomisation differs per interpreter; the bucket must not (sha256, not hash())."""
     script = (
         "import sys; from serving.inference.routing import bucket; "
-        "print(','.join(str(bucket(line.strip())) for line in sys.stdin))"
+        f"print(','.join(str(bucket(line.strip(), {experiment_id!r})) for line in sys.stdin))"
     )
     other = subprocess.run(
         [sys.executable, "-c", script], input="\n".join(CLIENT_IDS[:500]), capture_output=True, text=True,
         cwd=APP_DIR, env={"PYTHONHASHSEED": "12345", "PATH": ""}, check=True,
     )  # fmt: skip
-    assert other.stdout.strip().split(",") == [str(bucket(cid)) for cid in CLIENT_IDS[:500]]
+    assert other.stdout.strip().split(",") == [str(bucket(cid, experiment_id)) for cid in CLIENT_IDS[:500]]
 
 
 def test_without_an_experiment_id_the_bucket_is_the_first_versions_rule() -> None:
