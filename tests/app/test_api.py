@@ -135,7 +135,14 @@ def test_health_probes_and_index(app: ServerProcess) -> None:
     assert (ready.status_code, ready.json()) == (200, {"ready": True, "live": "B"})
     index = httpx.get(f"{app.url}/").json()
     assert (index["mode"], index["live"]) == ("ab_test", "B")
-    assert {"POST /variant/{alias}/reload", "GET /release", "POST /release/sync"} <= set(index["endpoints"])
+    listed = {
+        "POST /variant/{alias}/reload",
+        "GET /release",
+        "POST /release/sync",
+        "POST /feedback",
+        "GET /experiment",
+    }
+    assert listed <= set(index["endpoints"])
     assert not any("rollback" in endpoint for endpoint in index["endpoints"])
 
 

@@ -30,6 +30,8 @@ async def index(request: Request) -> dict[str, Any]:
             "POST /variant/{alias}/reload": "hot-swap a variant from its registry alias (x-token)",
             "GET /release": "the effective release: live colour, weights, versions, and their sources",
             "POST /release/sync": "re-read the release state and both aliases now (x-token)",
+            "POST /feedback": "the true label of a logged prediction (or a list of them)",
+            "GET /experiment": "per-variant quality, the sequential verdict and the sample-ratio check",
             "GET /health": "ok / degraded / unhealthy",
             "GET /models": "what is loaded",
             "GET /livez": "liveness probe",
