@@ -196,12 +196,9 @@ class ReleaseController:
         self._lines = []
         if alias is not None and alias not in ALIASES:
             return self._finish(2, f"usage: ALIAS must be A or B, not {alias!r}", None)
-        try:
-            state = self._store.read_state()
-        except StateError as error:
-            return self._finish(2, f"usage: {error}; fix or delete the tag", None)
-        except RegistryError as error:
-            return self._finish(1, f"cannot read the release state: {error}", None)
+        state = self._recorded_state()
+        if isinstance(state, Outcome):
+            return state
         if state is None and release_of is not None:
             return self._finish(0, f"nothing to roll back: v{release_of} was never released", None)
         if state is None:
@@ -241,12 +238,9 @@ class ReleaseController:
         a promotion cannot complete (the line says what to run). Exit 2: no A/B release in phase ``released``.
         """
         self._lines = []
-        try:
-            state = self._store.read_state()
-        except StateError as error:
-            return self._finish(2, f"usage: {error}; fix or delete the tag", None)
-        except RegistryError as error:
-            return self._finish(1, f"cannot read the release state, nothing changed: {error}", None)
+        state = self._recorded_state()
+        if isinstance(state, Outcome):
+            return state
         if state is None:
             return self._finish(
                 2, f"usage: no release recorded for {self._store.model_name}: nothing to conclude", None
@@ -328,6 +322,15 @@ class ReleaseController:
         return StatusReport(self._store.model_name, state, state_error, views, problems)
 
     # ------------------------------------------------------------------------------------------- helpers
+
+    def _recorded_state(self) -> ReleaseState | Outcome | None:
+        """The last release recorded (None: none yet), or the outcome ending a command that cannot read it."""
+        try:
+            return self._store.read_state()
+        except StateError as error:
+            return self._finish(2, f"usage: {error}; fix or delete the tag", None)
+        except RegistryError as error:
+            return self._finish(1, f"cannot read the release state, nothing changed: {error}", None)
 
     def _say(self, line: str) -> None:
         self._lines.append(line)
