@@ -18,7 +18,6 @@ import httpx
 import numpy as np
 import pytest
 from mlflow import MlflowClient
-from sklearn.datasets import load_iris
 
 from mlpipeline.registry import client
 from mlpipeline.release.controller import ReleaseController
@@ -27,6 +26,7 @@ from tests.app.support import wait_for
 from tests.pipeline.support import alias_versions
 from tests.release.conftest import StartFleet
 from tests.release.support import WATCHER_POLL_SECONDS, Fleet, output
+from tooling.infra import traffic
 from tooling.infra.localstack import LOCAL_RELEASE_POLICY, app_server, free_port
 from tooling.infra.registry_seed import register_faulty_version, register_version
 from tooling.infra.traffic import Reply, client_traffic, flip_flops
@@ -155,25 +155,12 @@ def test_ab_test_release_loads_the_candidate_on_every_replica_with_a_new_experim
 def labelled_round(urls: list[str], start: int, requests: int = 20, rows: int = 10) -> None:
     """``requests`` predictions of ``rows`` iris rows per replica, each from a new client, then their true
     labels in one list to the replica that served them (its own records are flushed before it looks)."""
-    features, labels = load_iris(return_X_y=True)
     picks = np.random.default_rng(start)
     with httpx.Client(timeout=30) as http:
         for url in urls:
-            feedback = []
-            for index in range(start, start + requests):
-                chosen = picks.integers(len(labels), size=rows)
-                served = http.post(
-                    f"{url}/predict",
-                    json={"data": [features[i].tolist() for i in chosen]},
-                    headers={"x-client-id": f"client-{url[-5:]}-{index}"},
-                )
-                assert served.status_code == 200, served.text
-                feedback.append(
-                    {"request_id": served.json()["request_id"], "label": [int(labels[i]) for i in chosen]}
-                )
-            graded = http.post(f"{url}/feedback", json=feedback)
-            assert graded.status_code == 200, graded.text
-            assert graded.json()["accepted"] == requests, graded.text
+            clients = [f"client-{url[-5:]}-{index}" for index in range(start, start + requests)]
+            draws = [picks.integers(traffic.IRIS_ROWS, size=rows).tolist() for _ in clients]
+            assert traffic.labelled_round(http, url, clients, draws) == requests
 
 
 def test_an_ab_release_of_a_worse_model_is_concluded_on_its_verdict_and_rolled_back(

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import numpy as np
-from sklearn.datasets import load_iris
 
 from tooling.infra.localstack import ServerProcess, app_server
 from tooling.infra.registry_seed import point_alias, register_version
+from tooling.infra.traffic import IRIS_ROWS, labelled_round
 
 MODEL_NAME = "experiment_model"
 LOOK_EVERY = 100  # labels per feedback call, and per printed look at GET /experiment
@@ -43,22 +43,15 @@ def _look(report: dict[str, Any]) -> str:
 
 def _experiment(app: ServerProcess, seed: int) -> list[str]:
     """Labelled traffic until a verdict or MAX_LABELS; the verdict at every look."""
-    features, labels = load_iris(return_X_y=True)
-    draws = np.random.default_rng(seed).integers(0, len(labels), MAX_LABELS)
+    draws = np.random.default_rng(seed).integers(0, IRIS_ROWS, MAX_LABELS)
     verdicts = []
-    with httpx.Client(base_url=app.url, timeout=30) as client:
+    with httpx.Client(timeout=30) as client:
         for start in range(0, MAX_LABELS, LOOK_EVERY):
-            batch = []
-            for index, row in enumerate(draws[start : start + LOOK_EVERY], start=start):
-                reply = client.post(
-                    "/predict",
-                    json={"data": [features[row].tolist()]},
-                    headers={"x-client-id": f"user-{index}"},
-                )
-                reply.raise_for_status()
-                batch.append({"request_id": reply.json()["request_id"], "label": int(labels[row])})
-            client.post("/feedback", json=batch).raise_for_status()
-            report = client.get("/experiment").raise_for_status().json()
+            clients = [f"user-{index}" for index in range(start, start + LOOK_EVERY)]
+            labelled_round(
+                client, app.url, clients, [[int(row)] for row in draws[start : start + LOOK_EVERY]]
+            )
+            report = client.get(f"{app.url}/experiment").raise_for_status().json()
             print(_look(report))
             verdicts.append(report["verdict"]["result"])
             if verdicts[-1] != "inconclusive":

@@ -20,6 +20,7 @@ import httpx
 from sklearn.datasets import load_iris
 
 REQUEST_TIMEOUT_SECONDS = 10.0
+IRIS_ROWS = 150  # the rows of sklearn's iris data set: what labelled_round's draws index
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,21 @@ def client_traffic(
         stop.set()
         for thread in workers:
             thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
+
+
+def labelled_round(
+    http: httpx.Client, url: str, clients: Sequence[str], draws: Sequence[Sequence[int]]
+) -> int:
+    """Each client predicts its drawn iris rows (indices into the data set) on ``url``, then the true labels
+    of every prediction go to that replica in one ``POST /feedback`` list; returns how many it accepted."""
+    iris = load_iris()
+    feedback = []
+    for client, chosen in zip(clients, draws, strict=True):
+        rows = [iris.data[index].tolist() for index in chosen]
+        reply = http.post(f"{url}/predict", json={"data": rows}, headers={"x-client-id": client})
+        reply.raise_for_status()
+        labels = [int(iris.target[index]) for index in chosen]
+        feedback.append({"request_id": reply.json()["request_id"], "label": labels})
+    graded = http.post(f"{url}/feedback", json=feedback)
+    graded.raise_for_status()
+    return int(graded.json()["accepted"])
