@@ -19,6 +19,7 @@ from serving.outcomes.statistics import (
 )
 
 VARIANTS = ("A", "B")
+NO_LABELS = Sample(0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,30 @@ def _samples(rows: list[Any]) -> dict[str, tuple[Any, Sample]]:
     return {row.variant: (row, Sample(int(row.n), float(row.total), float(row.total_sq))) for row in rows}
 
 
-def _quality(sample: Sample | None, scope: Scope) -> dict[str, Any]:
-    interval = None if sample is None else metric_interval(sample, scope.task, scope.alpha)
+def _quality(sample: Sample, scope: Scope) -> dict[str, Any]:
+    interval = metric_interval(sample, scope.task, scope.alpha)  # None without labels
     return {
-        "labelled": sample.n if sample else 0,
+        "labelled": sample.n,
         "value": None if interval is None else interval.estimate,
         "interval": _interval(interval),
+    }
+
+
+def _requests(totals: Any | None) -> int:
+    """The requests a ``variant_totals`` row counted (None: nothing logged)."""
+    return int(totals.predictions) if totals else 0
+
+
+def _variant(
+    scope: Scope, totals: Any | None, sample: Sample, p99: float | None, versions: list[str]
+) -> dict[str, Any]:
+    """One variant's entry: ``totals`` is its ``variant_totals`` row (None: nothing logged)."""
+    return {
+        "predictions": _requests(totals),
+        "fallback_served": int(totals.fallbacks) if totals else 0,
+        **_quality(sample, scope),
+        "p99_ms": _ms(p99),
+        "versions": versions,
     }
 
 
@@ -71,25 +90,19 @@ def report(log: PredictionLog, scope: Scope) -> dict[str, Any]:
     versions = log.versions(experiment, since)
     variants: dict[str, Any] = {}
     for variant in VARIANTS:
-        row, sample = live.get(variant, (None, None))
+        row, sample = live.get(variant, (None, NO_LABELS))
         p99 = log.latency_quantile(
-            0.99, experiment, since, variant=variant, shadow=False, column="latency_ms"
+            0.99, _requests(row), experiment, since, variant=variant, shadow=False, column="latency_ms"
         )
-        variants[variant] = {
-            "predictions": int(row.predictions) if row else 0,
-            "fallback_served": int(row.fallbacks) if row else 0,
-            **_quality(sample, scope),
-            "p99_ms": _ms(p99),
-            "versions": versions.get(variant, []),
-        }
-    empty = Sample(0, 0.0, 0.0)
-    a, b = (live.get(variant, (None, empty))[1] for variant in VARIANTS)
+        variants[variant] = _variant(scope, row, sample, p99, versions.get(variant, []))
+    samples = {variant: live.get(variant, (None, NO_LABELS))[1] for variant in VARIANTS}
+    a, b = samples["A"], samples["B"]
     shadow = None
     if scope.shadow_of is not None:
-        shadow, shadow_sample = _shadow(log, scope)
+        shadow, shadow_sample = _shadow(log, scope, live)
         live_variant, _ = scope.shadow_of
         # Shadow mode: the live colour against what the shadow would have answered on the same traffic.
-        live_sample = live.get(live_variant, (None, empty))[1]
+        live_sample = samples[live_variant]
         a, b = (live_sample, shadow_sample) if live_variant == "A" else (shadow_sample, live_sample)
     started = log.started_at(experiment)
     return {
@@ -104,19 +117,12 @@ def report(log: PredictionLog, scope: Scope) -> dict[str, Any]:
 
 def without_log(scope: Scope) -> dict[str, Any]:
     """The report of an app that logs nothing: the same shape, nothing observed (so no verdict either)."""
-    nothing = {
-        "predictions": 0,
-        "fallback_served": 0,
-        **_quality(None, scope),
-        "p99_ms": None,
-        "versions": [],
-    }
-    empty = Sample(0, 0.0, 0.0)
+    nothing = _variant(scope, None, NO_LABELS, None, [])
     return {
         **_heading(scope, "disabled"),
         "started_at": None,
         "variants": dict.fromkeys(VARIANTS, nothing),
-        "verdict": _verdict(compare(empty, empty, scope.task, scope.alpha)),
+        "verdict": _verdict(compare(NO_LABELS, NO_LABELS, scope.task, scope.alpha)),
         "sample_ratio": None,
         "shadow": None,
     }
@@ -153,24 +159,29 @@ def _sample_ratio(log: PredictionLog, scope: Scope) -> dict[str, Any] | None:
     }
 
 
-def _shadow(log: PredictionLog, scope: Scope) -> tuple[dict[str, Any], Sample]:
+def _shadow(
+    log: PredictionLog, scope: Scope, live: dict[str, tuple[Any, Sample]]
+) -> tuple[dict[str, Any], Sample]:
+    """The shadow's entry; ``live`` is the live rows' totals by variant, as ``report`` read them."""
     assert scope.shadow_of is not None
     live_variant, shadow_variant = scope.shadow_of
     experiment, since = scope.experiment_id, scope.since
-    rows = _samples(log.variant_totals(experiment, since, shadow=True))
-    row, sample = rows.get(shadow_variant, (None, Sample(0, 0.0, 0.0)))
+    live_totals = live.get(live_variant, (None, NO_LABELS))[0]
+    totals, sample = _samples(log.variant_totals(experiment, since, shadow=True)).get(
+        shadow_variant, (None, NO_LABELS)
+    )
     scored, agreeing = log.shadow_agreement(experiment, since)
-
-    def model_ms(q: float, variant: str, shadow: bool) -> float | None:
-        return log.latency_quantile(q, experiment, since, variant=variant, shadow=shadow, column="model_ms")
-
     latency = {}
     for name, q in (("p50", 0.5), ("p99", 0.99)):
-        live_ms, shadow_ms = model_ms(q, live_variant, False), model_ms(q, shadow_variant, True)
+        live_ms, shadow_ms = (
+            log.latency_quantile(q, _requests(rows), experiment, since, variant=variant, shadow=shadow,
+                                 column="model_ms")
+            for rows, variant, shadow in ((live_totals, live_variant, False), (totals, shadow_variant, True))
+        )  # fmt: skip
         latency[name] = None if live_ms is None or shadow_ms is None else _ms(shadow_ms - live_ms)
     return {
         "variant": shadow_variant,
-        "predictions": int(row.predictions) if row else 0,
+        "predictions": _requests(totals),
         **_quality(sample, scope),
         "agreement": None if not scored else agreeing / scored,
         "model_ms_difference": latency,  # shadow minus live, of the predict call alone

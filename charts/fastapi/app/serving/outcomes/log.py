@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,10 @@ predictions = Table(
     UniqueConstraint("request_id", "shadow", name="uq_predictions_request"),
     Index("ix_predictions_experiment", "experiment_id", "created_at"),
 )
+
+
+# Requests served by another variant than routing chose (the wanted one was not loaded).
+_FALLBACKS = func.sum(case((predictions.c.wanted != predictions.c.variant, 1), else_=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,9 +246,7 @@ class PredictionLog:
             select(
                 predictions.c.variant,
                 func.count().label("predictions"),
-                func.sum(case((predictions.c.wanted != predictions.c.variant, 1), else_=0)).label(
-                    "fallbacks"
-                ),
+                _FALLBACKS.label("fallbacks"),
                 func.coalesce(func.sum(predictions.c.outcome_n), 0).label("n"),
                 func.coalesce(func.sum(predictions.c.outcome_sum), 0.0).label("total"),
                 func.coalesce(func.sum(predictions.c.outcome_sq), 0.0).label("total_sq"),
@@ -267,19 +270,27 @@ class PredictionLog:
         return {variant: sorted(versions) for variant, versions in found.items()}
 
     def latency_quantile(
-        self, q: float, experiment_id: str, since: datetime | None, *, variant: str, shadow: bool, column: str
+        self,
+        q: float,
+        count: int,
+        experiment_id: str,
+        since: datetime | None,
+        *,
+        variant: str,
+        shadow: bool,
+        column: str,
     ) -> float | None:
-        """The q-quantile (nearest rank) of a latency column, by ordering in the database."""
+        """The q-quantile (nearest rank) of a latency column over the variant's ``count`` rows (as counted by
+        ``variant_totals``), by ordering in the database."""
+        if not count:
+            return None
         where = (*self._scope(experiment_id, since, shadow), predictions.c.variant == variant)
         value = predictions.c[column]
+        rank = max(math.ceil(q * count) - 1, 0)
         with self.engine.connect() as connection:
-            count = connection.execute(select(func.count()).where(*where)).scalar_one()
-            if not count:
-                return None
-            rank = max(int(-(-q * count // 1)) - 1, 0)  # ceil(q * count) - 1
-            found: float = connection.execute(
+            found: float | None = connection.execute(
                 select(value).where(*where).order_by(value).offset(rank).limit(1)
-            ).scalar_one()
+            ).scalar_one_or_none()  # None only if rows vanished since they were counted
             return found
 
     def started_at(self, experiment_id: str) -> datetime | None:
@@ -297,9 +308,7 @@ class PredictionLog:
                 predictions.c.b_share,
                 predictions.c.wanted,
                 func.count().label("requests"),
-                func.sum(case((predictions.c.wanted != predictions.c.variant, 1), else_=0)).label(
-                    "fallbacks"
-                ),
+                _FALLBACKS.label("fallbacks"),
             )
             .where(*self._scope(experiment_id, since, False), predictions.c.b_share.is_not(None))
             .group_by(predictions.c.b_share, predictions.c.wanted)

@@ -86,9 +86,10 @@ def record_log_written(count: int) -> None:
     LOG_WRITTEN.inc(count)
 
 
-def record_label(variant: str, version: str, rows: int, total: float, task: str) -> None:
+def record_label(variant: str, version: str, rows: int, total: float, *, regression: bool) -> None:
+    """``total``: the rows' absolute errors summed (regression), else how many of them were correct."""
     LABELS.labels(variant=variant, version=version).inc(rows)
-    graded = LABEL_ABS_ERROR if task == "regression" else LABELS_CORRECT
+    graded = LABEL_ABS_ERROR if regression else LABELS_CORRECT
     graded.labels(variant=variant, version=version).inc(total)
 
 

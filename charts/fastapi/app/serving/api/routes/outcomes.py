@@ -15,7 +15,7 @@ from serving.api.routes.dependencies import serving_of
 from serving.config import MOST_ROWS_PER_REQUEST
 from serving.inference.service import Serving
 from serving.outcomes import experiment, feedback
-from serving.outcomes.grading import Outcome
+from serving.outcomes.grading import REGRESSION, Outcome
 from serving.outcomes.log import LoggedPrediction, PredictionLog
 from serving.telemetry import metrics
 
@@ -49,7 +49,9 @@ def _log(serving: Serving) -> PredictionLog:
 
 
 def _graded(row: LoggedPrediction, outcome: Outcome) -> None:
-    metrics.record_label(row.variant, row.version, outcome.n, outcome.total, row.task)
+    metrics.record_label(
+        row.variant, row.version, outcome.n, outcome.total, regression=row.task == REGRESSION
+    )
 
 
 def _record_all(serving: Serving, log: PredictionLog, items: list[Label]) -> list[feedback.FeedbackResult]:
