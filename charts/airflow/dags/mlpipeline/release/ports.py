@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from mlpipeline.release.state import ALIASES, ReleaseState
 from mlpipeline.replicas import ReplicaOutcome
@@ -112,11 +112,16 @@ class _Unreadable(ValueError):
     """A ``GET /experiment`` body without a field the quality gate reads; the message says which."""
 
 
+def _is_count(value: object) -> TypeGuard[int]:
+    """A JSON count: an integer at least 0 (``true`` is not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _count(body: Mapping[str, Any], variant: str) -> int:
     variants = body.get("variants")
     side = variants.get(variant) if isinstance(variants, dict) else None
     labelled = side.get("labelled") if isinstance(side, dict) else None
-    if isinstance(labelled, bool) or not isinstance(labelled, int) or labelled < 0:
+    if not _is_count(labelled):
         raise _Unreadable(f"variants.{variant}.labelled is {labelled!r:.100}, not a count")
     return labelled
 
@@ -165,7 +170,7 @@ def _verdict(body: Mapping[str, Any]) -> Verdict:
     if "labels_needed" not in verdict:
         raise _Unreadable("verdict.labels_needed is missing")
     needed = verdict["labels_needed"]
-    if needed is not None and (isinstance(needed, bool) or not isinstance(needed, int) or needed < 0):
+    if needed is not None and not _is_count(needed):
         raise _Unreadable(f"verdict.labels_needed is {needed!r:.100}, not null or a count")
     return Verdict(experiment_id, str(result), needed)
 
