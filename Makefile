@@ -6,6 +6,11 @@ PY := $(VENV)/bin/python
 BOOTSTRAP := bin/bootstrap
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
+# A value given on make's command line is data, never make syntax: each is held verbatim (a `$(shell ...)` in it
+# is not expanded) and exported, as make exports command-line variables. Recipes read such values from their
+# environment ("$$REF"), so no value is ever pasted into a shell command line.
+$(foreach var,$(.VARIABLES),$(if $(filter command line,$(origin $(var))),$(eval override export $(var) := $$(value $(var)))))
+
 .PHONY: help demo test lint validate applications seal repo-url promote release rollback release-status conclude bench lock \
 	bootstrap clean
 
@@ -43,18 +48,19 @@ applications: ## print the Applications the ApplicationSets generate
 
 seal: ## seal a secret: make seal ENV=dev NAMESPACE=fastapi-dev NAME=... (values on stdin)
 	$(BOOTSTRAP) dev
-	$(PY) -m tooling.seal secret --env "$(ENV)" --namespace "$(NAMESPACE)" --name "$(NAME)" $(SEAL_ARGS)
+	read -ra seal_args <<<"$${SEAL_ARGS-}"; \
+	$(PY) -m tooling.seal secret --env="$${ENV-}" --namespace="$${NAMESPACE-}" --name="$${NAME-}" "$${seal_args[@]}"
 
 repo-url: ## point every Argo CD manifest at your fork: make repo-url URL=https://github.com/<org>/<repo>.git
-	apps/set-repo-url.sh "$(URL)"
+	apps/set-repo-url.sh "$${URL-}"
 
 promote: ## promote a commit of main to prod: make promote [REF=<commit>]
 	$(BOOTSTRAP) dev checkov helm actionlint
-	$(PY) -m tooling.promote $(if $(REF),--candidate $(REF),)
+	$(PY) -m tooling.promote --candidate="$${REF:-main}"
 
 # The release commands read MODEL_VERSION, ALIAS and RELEASE_ENV from their environment (make exports
-# command-line variables): no value is ever pasted into a shell command line.
-release rollback release-status conclude: export RELEASE_ENV = $(ENV)
+# command-line variables): no value is ever pasted into a shell command line, nor expanded by make.
+release rollback release-status conclude: export RELEASE_ENV = $(value ENV)
 
 release: ## release a version to every replica: make release MODEL_VERSION=<n> [ALIAS=A|B] [ENV=dev|prod]
 	$(BOOTSTRAP) dev helm
