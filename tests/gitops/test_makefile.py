@@ -22,7 +22,9 @@ PAYLOADS = [
         id="promote-ref",
     ),
     pytest.param(
-        ["promote", "REF=$(shell touch {marker})"], "promote: refused: candidate '$(shell", id="make-syntax"
+        ["promote", "REF=no-such-commit$(shell touch {marker})"],
+        "promote: refused: candidate 'no-such-commit$(shell",
+        id="make-syntax",
     ),
     pytest.param(
         ["seal", 'ENV=x"; touch {marker}; "', "NAMESPACE=fastapi-dev", "NAME=x"],
