@@ -3,6 +3,8 @@
 Each payload would create a marker file if a recipe pasted the value into a shell command line or make
 expanded it as make syntax. ``BOOTSTRAP=true`` skips only the installer step (the suite runs in the installed
 environments, and re-syncing a venv under a running test is never wanted); every recipe line after it runs.
+Every payload also names no commit or no environment, so even a regression cannot promote or seal into this
+checkout.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ PAYLOADS = [
         id="seal-env",
     ),
     pytest.param(
-        ["seal", "ENV=dev", "NAMESPACE=$$(touch {marker})", "NAME=x"],
+        ["seal", "ENV=nowhere", "NAMESPACE=$$(touch {marker})", "NAME=x"],
         "seal: ",
         id="seal-namespace",
     ),
     pytest.param(
-        ["seal", "ENV=dev", "NAMESPACE=fastapi-dev", "NAME=x", "SEAL_ARGS=; touch {marker}"],
+        ["seal", "ENV=nowhere", "NAMESPACE=fastapi-dev", "NAME=x", "SEAL_ARGS=; touch {marker}"],
         "usage: python -m tooling.seal",
         id="seal-args",
     ),
