@@ -180,3 +180,69 @@ def test_prod_checked_out_is_refused(clone: Path) -> None:
         result.stderr
         == "promote: refused: branch prod is checked out in a worktree: switch away from it first\n"
     )
+
+
+PLAIN_SECRET = """apiVersion: v1
+kind: Secret
+metadata:
+  name: leaked
+  namespace: fastapi-prod
+stringData:
+  password: hunter2
+"""
+
+
+def test_what_is_validated_is_the_committed_tree_not_the_archive(clone: Path) -> None:
+    """``git archive`` obeys the candidate's own export-ignore: the Secret would hide from the validator."""
+    leak = clone / "sealed-secrets" / "prod" / "leak.yaml"
+    leak.write_text(PLAIN_SECRET)
+    (clone / ".gitattributes").write_text("sealed-secrets/prod/leak.yaml export-ignore\n")
+    candidate = advance_main(clone, "a plain Secret hidden from git archive")
+    assert "leak.yaml" not in git(clone, "archive", "--format=tar", candidate, "sealed-secrets/prod")
+    prod = git(clone, "rev-parse", "prod")
+
+    result = promote(clone)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"promote: refused: {candidate[:12]} fails validation: sealed-secrets/prod/leak.yaml: "
+    )
+    assert "no-plain-secret" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert git(clone, "rev-parse", "prod") == prod
+
+
+def test_attributes_that_change_a_checkout_are_refused(clone: Path) -> None:
+    (clone / ".gitattributes").write_text("# a checkout runs this filter\nsealed-secrets/** filter=reveal\n")
+    candidate = advance_main(clone, "a filter on the secrets")
+
+    result = promote(clone)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"promote: refused: commit {candidate[:12]}: .gitattributes sets 'filter=reveal': a checkout would "
+        "differ from the validated files\n"
+    )
+
+
+def test_an_unpushed_commit_is_refused(clone: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(clone, "remote", "add", "origin", str(remote))
+    git(clone, "push", "-q", "origin", "main", "prod")
+    edit_yaml(clone / "environments" / "prod" / "fastapi.yaml", "env", "CANARY_PERCENT", value=5)
+    local = advance_main(clone, "merged locally, never pushed")
+    prod = git(clone, "rev-parse", "prod")
+
+    result = promote(clone)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"promote: refused: candidate {local[:12]} is not on origin/main: push it (through review) first\n"
+    )
+    assert git(clone, "rev-parse", "prod") == prod
+
+    git(clone, "push", "-q", "origin", "main")
+    pushed = promote(clone)
+    assert pushed.returncode == 0, pushed.stderr
+    assert git(clone, "rev-parse", "prod^{tree}") == git(clone, "rev-parse", f"{local}^{{tree}}")

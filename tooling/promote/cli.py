@@ -17,11 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--candidate", default="main", help="the commit of main to promote (default: main)")
     parser.add_argument("--main-ref", default="main", help="the branch the candidate must be on")
+    parser.add_argument(
+        "--remote", default="origin", help="when the repository has it, the candidate must be on its main"
+    )
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="the repository (default: this one)")
     parser.add_argument("--skip-checkov", action="store_true", help="validate without checkov (faster)")
     args = parser.parse_args(argv)
     try:
-        promotion = promote(args.repo.resolve(), args.candidate, args.main_ref, args.skip_checkov)
+        promotion = promote(
+            args.repo.resolve(), args.candidate, args.main_ref, args.skip_checkov, args.remote
+        )
     except PromotionRefused as error:
         print(f"promote: refused: {error}", file=sys.stderr)
         return 1

@@ -1,11 +1,19 @@
 """``make promote``: promote a commit of main to prod, after validating it and showing what prod will change.
 
-1. The candidate (default: main's head) must be on main (an ancestor of it, or main itself).
-2. It is exported to a temporary directory (``git archive``: the repository is not touched) and validated
-   there by the validator library (``tooling.checks``), in this process.
-3. Everything prod deploys is rendered for the current ``prod`` branch and for the candidate: each chart with
-   the prod values (real Helm, as the validator renders), the generated prod Applications, and the objects in
-   ``sealed-secrets/prod`` and ``metallb/prod``. The difference is printed; no difference, no promotion.
+1. The candidate (default: main's head) must be on main (an ancestor of it, or main itself); when the
+   repository has a remote (``origin``), main is fetched and the candidate must be on the remote's main: an
+   unpushed local commit never reaches prod.
+2. The candidate's tree is written to a temporary directory blob by blob (``git ls-tree`` + ``git cat-file``:
+   the repository is not touched) and validated there by the validator library (``tooling.checks``), in this
+   process. Nothing in the candidate's ``.gitattributes`` applies (``git archive`` would obey its
+   ``export-ignore`` and ``export-subst``, a checkout its filters): what is validated is, byte for byte, the
+   tree the promotion commits. A ``.gitattributes`` that would make Argo CD's checkout differ from those bytes
+   (``filter``, ``ident``, ``working-tree-encoding``) and a submodule (content the validator cannot see) are
+   refused.
+3. Everything the prod branch deploys is rendered for the current ``prod`` branch and for the candidate: the
+   Argo CD objects in ``apps/`` (the root follows prod), every folder an Application there syncs from the prod
+   branch, every Application the ApplicationSets generate, and each chart with the prod values (real Helm, as
+   the validator renders). The difference is printed; no difference, no promotion.
 4. The local ``prod`` branch moves to a promotion commit: the candidate's tree, with the previous prod and
    the candidate as parents and a message that names both. ``git push origin prod`` publishes it as a
    fast-forward whatever the history (a rollback to an older commit of main too), and ``git log prod``
@@ -18,10 +26,11 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +43,14 @@ from tooling.infra.archives import extract
 from tooling.infra.helm import HelmError, helm_binary, render_manifests
 from tooling.infra.proc import last_line
 from tooling.infra.schemas import default_locations
-from tooling.model import CHARTS, COMPONENTS, METALLB_DIR, PROD, REPO_ROOT, SEALED_SECRETS_DIR, Deployment
+from tooling.model import CHARTS, COMPONENTS, PROD, REPO_ROOT, Deployment
 
-PROD_OBJECT_DIRS = (f"{SEALED_SECRETS_DIR}/{PROD}", f"{METALLB_DIR}/{PROD}")
+APPS_DIR = "apps"
+"""The root Application's folder: the Argo CD objects themselves, read from the prod branch."""
 ZERO_OID = "0" * 40
+BLOB_MODES = {b"100644": 0o644, b"100755": 0o755, b"120000": 0o777}
+# Attributes that make a checkout (Argo CD's) differ from the blobs the validator read.
+CHECKOUT_ALTERING = re.compile(r"^(filter|ident|working-tree-encoding)(=|$)")
 
 
 class PromotionRefused(Exception):
@@ -77,14 +90,76 @@ class Git:
         return result.returncode == 0
 
     def export(self, commit: str, target: Path) -> Path:
-        """The commit's files in ``target``, without a worktree or any change to the repository."""
-        archive = self.run("archive", "--format=tar", commit)
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        """The commit's tree in ``target`` exactly as stored: every blob's bytes, no attribute applied.
+
+        ``git archive`` would obey the tree's own ``.gitattributes`` (``export-ignore`` hides a file,
+        ``export-subst`` rewrites one) and a checkout its filters; reading the blobs themselves obeys nothing.
+        """
+        entries = list(self._tree_entries(commit))
+        contents = self._blobs([oid for _, oid, _ in entries])
+        _refuse_checkout_altering_attributes(commit, [(path, contents[oid]) for _, oid, path in entries])
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for mode, oid, path in entries:
+                info = tarfile.TarInfo(path)
+                info.mode = BLOB_MODES[mode]
+                if mode == b"120000":
+                    info.type, info.linkname = tarfile.SYMTYPE, contents[oid].decode(errors="replace")
+                    tar.addfile(info)
+                else:
+                    info.size = len(contents[oid])
+                    tar.addfile(info, io.BytesIO(contents[oid]))
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer) as tar:
             try:
                 extract(tar, target)
-            except tarfile.TarError as error:  # a member escaping the target (either filter)
+            except tarfile.TarError as error:  # a link escaping the target (either filter)
                 raise PromotionRefused(f"commit {commit[:12]} cannot be unpacked safely: {error}") from None
+        target.mkdir(parents=True, exist_ok=True)
         return target
+
+    def _tree_entries(self, commit: str) -> Iterator[tuple[bytes, bytes, str]]:
+        for record in self.run("ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0"):
+            if not record:
+                continue
+            meta, raw_path = record.split(b"\t", 1)
+            mode, kind, oid = meta.split()
+            path = raw_path.decode(errors="replace")
+            if kind != b"blob" or mode not in BLOB_MODES:
+                raise PromotionRefused(
+                    f"commit {commit[:12]}: {path} is a {kind.decode()} (mode {mode.decode()}): the "
+                    "validator cannot see what it holds"
+                )
+            yield mode, oid, path
+
+    def _blobs(self, oids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Each blob's stored bytes (``git cat-file --batch``: no filter, no conversion)."""
+        wanted = sorted(set(oids))
+        output = self.run("cat-file", "--batch", stdin=b"".join(oid + b"\n" for oid in wanted))
+        contents: dict[bytes, bytes] = {}
+        position = 0
+        for oid in wanted:
+            header_end = output.index(b"\n", position)
+            size = int(output[position:header_end].split()[2])
+            contents[oid] = output[header_end + 1 : header_end + 1 + size]
+            position = header_end + 1 + size + 1
+        return contents
+
+
+def _refuse_checkout_altering_attributes(commit: str, files: list[tuple[str, bytes]]) -> None:
+    for path, content in files:
+        if Path(path).name != ".gitattributes":
+            continue
+        for line in content.decode(errors="replace").splitlines():
+            tokens = line.split()
+            if not tokens or tokens[0].startswith("#"):
+                continue
+            altering = [token for token in tokens[1:] if CHECKOUT_ALTERING.match(token)]
+            if altering:
+                raise PromotionRefused(
+                    f"commit {commit[:12]}: {path} sets {altering[0]!r}: a checkout would differ from the "
+                    "validated files"
+                )
 
 
 @dataclass(frozen=True)
@@ -96,7 +171,11 @@ class Promotion:
 
 
 def promote(
-    repo: Path, candidate: str = "main", main_ref: str = "main", skip_checkov: bool = False
+    repo: Path,
+    candidate: str = "main",
+    main_ref: str = "main",
+    skip_checkov: bool = False,
+    remote: str = "origin",
 ) -> Promotion:
     git = Git(repo)
     target = git.commit(candidate)
@@ -109,6 +188,7 @@ def promote(
         raise PromotionRefused(
             f"candidate {target[:12]} is not on {main_ref}: only commits of {main_ref} reach prod"
         )
+    _refuse_if_not_pushed(git, target, remote, main_ref)
     _refuse_if_checked_out(git, PROD)
     previous = git.commit(f"refs/heads/{PROD}")
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
@@ -138,6 +218,18 @@ def promote(
     return Promotion(target, previous, commit, diff)
 
 
+def _refuse_if_not_pushed(git: Git, target: str, remote: str, main_ref: str) -> None:
+    """With a remote, the candidate must be on the remote's main (pushed, reviewed), not a local one."""
+    if remote not in git.text("remote").split():
+        return
+    tracking = f"refs/remotes/{remote}/{main_ref}"
+    git.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{main_ref}:{tracking}")
+    if not git.is_ancestor(target, tracking):
+        raise PromotionRefused(
+            f"candidate {target[:12]} is not on {remote}/{main_ref}: push it (through review) first"
+        )
+
+
 def _refuse_if_checked_out(git: Git, branch: str) -> None:
     listing = git.text("worktree", "list", "--porcelain")
     if f"branch refs/heads/{branch}" in listing.splitlines():
@@ -161,7 +253,12 @@ def _validate(checkout: Path, commit: str, skip_checkov: bool) -> None:
 
 
 def prod_objects(root: Path) -> dict[str, str]:
-    """Everything prod deploys from ``root``, keyed ``<where>: <Kind>/<namespace>/<name>``, as sorted YAML."""
+    """Everything the prod branch deploys from ``root``, as YAML keyed ``<where>: <Kind>/<namespace>/<name>``.
+
+    The Argo CD objects of ``apps/`` (the root Application follows prod), the objects of every folder an
+    Application there syncs from prod, every Application the ApplicationSets generate, and the charts rendered
+    with the prod values.
+    """
     objects: dict[str, str] = {}
     try:
         for component in COMPONENTS:
@@ -169,21 +266,44 @@ def prod_objects(root: Path) -> dict[str, str]:
             for obj in render_manifests(deployment):
                 objects[_key(deployment.release, obj, deployment.namespace)] = _dump(obj)
         for app in generated_applications(root):
-            if app["spec"].get("project") == PROD:
-                objects[_key("applicationsets", app, "argocd")] = _dump(app)
+            objects[_key("applicationsets", app, "argocd")] = _dump(app)
     except (HelmError, GenerationError) as error:
         raise PromotionRefused(f"{root.name}: cannot render prod: {error}") from None
-    for relative, obj in _yaml_objects(root):
+    for relative, obj in _yaml_objects(root, prod_folders(root)):
         objects[_key(relative, obj, "")] = _dump(obj)
     return objects
 
 
-def _yaml_objects(root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for folder in PROD_OBJECT_DIRS:
-        for path in sorted((root / folder).glob("*.yaml")):
-            for obj in yaml.safe_load_all(path.read_text()):
+def prod_folders(root: Path) -> dict[str, bool]:
+    """Folders of plain objects the prod branch deploys, each with whether its Application recurses."""
+    folders = {APPS_DIR: False}
+    for _, obj in _yaml_objects(root, {APPS_DIR: False}):
+        if obj.get("kind") != "Application":
+            continue
+        source = (obj.get("spec") or {}).get("source") or {}
+        path = source.get("path")
+        if source.get("targetRevision") != PROD or not path or (root / path / "Chart.yaml").is_file():
+            continue
+        if not (root / path).resolve().is_relative_to(root.resolve()):
+            raise PromotionRefused(
+                f"{APPS_DIR}/: Application {obj['metadata'].get('name')} syncs {path}, outside"
+            )
+        folders[str(path)] = bool((source.get("directory") or {}).get("recurse"))
+    return folders
+
+
+def _yaml_objects(root: Path, folders: dict[str, bool]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for folder, recurse in sorted(folders.items()):
+        for path in sorted((root / folder).glob("**/*.yaml" if recurse else "*.yaml")):
+            try:
+                documents = list(yaml.safe_load_all(path.read_text()))
+            except yaml.YAMLError as error:
+                raise PromotionRefused(
+                    f"{path.relative_to(root)}: not valid YAML: {last_line(str(error))}"
+                ) from None
+            for obj in documents:
                 if isinstance(obj, dict):
-                    yield folder, obj
+                    yield str(path.relative_to(root).parent), obj
 
 
 def _key(where: str, obj: dict[str, Any], namespace: str) -> str:
