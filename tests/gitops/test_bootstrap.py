@@ -11,17 +11,12 @@ from typing import Any
 
 import yaml
 
+from tooling.checks.rules.argocd import UPSTREAM_CHARTS
 from tooling.infra.schemas import SchemaStore
-from tooling.model import COMPONENTS, ENVIRONMENTS, REPO_ROOT
+from tooling.model import COMPONENTS, ENVIRONMENTS, PROD, REPO_ROOT
 
 Objects = list[tuple[Path, dict[str, Any]]]
 REPO_URL = "https://github.com/example-org/mlops-gitops-platform.git"
-UPSTREAM_CHARTS = {
-    "https://metallb.github.io/metallb",
-    "https://bitnami-labs.github.io/sealed-secrets",
-    "https://charts.jetstack.io",
-    "https://kubernetes.github.io/ingress-nginx",
-}
 
 
 def _of_kind(objects: Objects, kind: str) -> dict[str, dict[str, Any]]:
@@ -42,16 +37,21 @@ def test_every_object_matches_its_strict_schema(gitops_objects: Objects, schema_
 def test_bootstrap_file_holds_the_root_of_everything() -> None:
     docs = list(yaml.safe_load_all((REPO_ROOT / "apps" / "bootstrap.yaml").read_text()))
     assert [(doc["kind"], doc["metadata"]["name"]) for doc in docs] == [
-        ("AppProject", "infrastructure"),
+        ("AppProject", "app-of-apps"),
         ("Application", "root"),
     ]
     root = docs[1]["spec"]
     assert root["source"] == {
         "repoURL": REPO_URL,
-        "targetRevision": "main",
+        "targetRevision": PROD,
         "path": "apps",
         "directory": {"recurse": False},
     }
+    assert root["project"] == "app-of-apps"
+    project = docs[0]["spec"]
+    assert project["destinations"] == [{"server": "https://kubernetes.default.svc", "namespace": "argocd"}]
+    assert project["clusterResourceWhitelist"] == []
+    assert {entry["group"] for entry in project["namespaceResourceWhitelist"]} == {"argoproj.io"}
 
 
 def test_sync_waves_run_projects_controllers_config_secrets_platform(gitops_objects: Objects) -> None:
@@ -76,17 +76,25 @@ def test_every_application_and_project_is_created_by_the_root(gitops_objects: Ob
 
 def test_environment_projects_are_confined(gitops_objects: Objects) -> None:
     projects = _of_kind(gitops_objects, "AppProject")
-    assert set(projects) == {"infrastructure", *ENVIRONMENTS}
+    charts = set(UPSTREAM_CHARTS.values())
+    assert set(projects) == {"app-of-apps", "cluster-config", *charts, *ENVIRONMENTS}
     for env in ENVIRONMENTS:
         spec = projects[env]["spec"]
         assert spec["sourceRepos"] == [REPO_URL]
-        assert {d["namespace"] for d in spec["destinations"]} == {f"{c}-{env}" for c in COMPONENTS}
-        assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
-    infrastructure = projects["infrastructure"]["spec"]
-    assert set(infrastructure["sourceRepos"]) == {REPO_URL, *UPSTREAM_CHARTS}
+        own = {f"{c}-{env}" for c in COMPONENTS}
+        assert {d["namespace"] for d in spec["destinations"]} == own
+        assert {(e["kind"], e["name"]) for e in spec["clusterResourceWhitelist"]} == {
+            ("Namespace", n) for n in own
+        }
+    # Each upstream chart's project reads only that chart's repository; only git-reading projects remain.
+    for repo_url, chart in UPSTREAM_CHARTS.items():
+        assert projects[chart]["spec"]["sourceRepos"] == [repo_url]
+    for name in ("app-of-apps", "cluster-config"):
+        assert projects[name]["spec"]["sourceRepos"] == [REPO_URL]
     for project in projects.values():
         for entry in project["spec"]["clusterResourceWhitelist"]:
             assert "*" not in (entry["group"], entry["kind"])
+            assert entry.get("name"), f"{project['metadata']['name']}: {entry['kind']} is not named"
 
 
 def test_applications_use_their_project_and_pinned_sources(gitops_objects: Objects) -> None:
@@ -99,9 +107,14 @@ def test_applications_use_their_project_and_pinned_sources(gitops_objects: Objec
         assert spec["destination"]["namespace"] in allowed, name
         if spec["source"]["repoURL"] in UPSTREAM_CHARTS:
             assert spec["source"]["targetRevision"][-1].isdigit(), f"{name}: upstream chart not pinned"
-        elif name.endswith("-prod"):
-            assert spec["source"]["targetRevision"] == "prod", f"{name}: prod follows the promotion branch"
-            assert spec["syncPolicy"]["automated"]["prune"] is False, name
+        elif spec["project"] == "dev":
+            assert spec["source"]["targetRevision"] == "main", f"{name}: dev's content follows main"
+        else:
+            assert spec["source"]["targetRevision"] == PROD, f"{name}: only dev's content follows main"
+        if spec["project"] != "dev":
+            assert spec["syncPolicy"]["automated"]["prune"] is False, (
+                f"{name}: like prod, never prunes by itself"
+            )
 
 
 def test_ingress_controllers_take_their_class_and_pool(gitops_objects: Objects) -> None:
