@@ -1,8 +1,16 @@
 """Argo CD: ApplicationSets fail loudly and never cascade, prod never prunes, AppProjects name their kinds,
-and the generated Applications deploy exactly what the platform model renders."""
+and the generated Applications deploy exactly what the platform model renders.
+
+The trust boundary: every Argo CD object (the root, the Applications, the ApplicationSets, the projects) comes
+from the promoted ``prod`` branch, and only dev's Applications follow anything else, confined to dev's
+namespaces. AppProjects are least privilege: named cluster-scoped kinds, cluster RBAC, webhooks and CRDs only
+for upstream charts, ``argocd`` and ``kube-system`` each open to one named project.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +26,33 @@ from tooling.checks.rules.base import (
 )
 from tooling.infra.applicationsets import GENERATED
 from tooling.infra.k8s import dig, mapping, name_of, sequence
-from tooling.infra.repository import Document, Repository
-from tooling.model import COMPONENTS, ENVIRONMENTS, PROD, Deployment
+from tooling.infra.repository import Document, Repository, object_label
+from tooling.model import COMPONENTS, ENVIRONMENTS, PROD, SEALED_SECRETS_DIR, Deployment, namespaces
 
 MISSINGKEY_ERROR = "missingkey=error"
+ARGOCD_NAMESPACE = "argocd"
+ARGOCD_GROUP = "argoproj.io"
+PROTECTED_NAMESPACES = {ARGOCD_NAMESPACE: "app-of-apps", "kube-system": "sealed-secrets"}
+"""Namespaces that hold the cluster's keys (Argo CD and its repository credentials; the sealing key), each
+open to the one project named here."""
+UPSTREAM_CHARTS = {
+    "https://metallb.github.io/metallb": "metallb",
+    "https://bitnami-labs.github.io/sealed-secrets": "sealed-secrets",
+    "https://charts.jetstack.io": "cert-manager",
+    "https://kubernetes.github.io/ingress-nginx": "ingress-nginx",
+}
+"""The Helm repositories the cluster installs from, each for one chart (AppProjects cannot name a chart)."""
+CLUSTER_POWER_KINDS = frozenset(
+    {
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    }
+)
+"""Cluster-scoped kinds that grant or intercept everything: only pinned upstream charts create them."""
+EXACT_VERSION = re.compile(r"v?\d+\.\d+\.\d+")
 
 
 def check_appset_go_template(repo: Repository) -> Iterator[Finding]:
@@ -64,6 +95,240 @@ def check_appproject_wildcard(repo: Repository) -> Iterator[Finding]:
                     document,
                     "appproject-wildcard",
                     "clusterResourceWhitelist allows every cluster-scoped kind (*/*): name the kinds",
+                )
+
+
+def check_argocd_objects_follow_prod(repo: Repository) -> Iterator[Finding]:
+    """An Application that deploys into argocd creates Argo CD objects: it reads them from prod only."""
+    for document in repo.kind("Application"):
+        if dig(document.obj, "spec", "destination", "namespace") != ARGOCD_NAMESPACE:
+            continue
+        for source in application_sources(document.obj):
+            revision = source.get("targetRevision")
+            if "chart" in source or revision != PROD:
+                yield document_finding(
+                    document,
+                    "argocd-objects-follow-prod",
+                    f"deploys Argo CD objects from {source.get('path') or source.get('chart')!r} at "
+                    f"{revision!r}: they come only from the promoted {PROD!r} branch",
+                )
+
+
+def check_main_confined_to_dev(repo: Repository) -> Iterator[Finding]:
+    """Only an environment's own Applications follow a branch other than prod, into its namespaces only."""
+    for document in applications(repo):
+        project = dig(document.obj, "spec", "project")
+        namespace = dig(document.obj, "spec", "destination", "namespace")
+        for source in application_sources(document.obj):
+            revision = source.get("targetRevision")
+            if "path" not in source or revision == PROD:
+                continue
+            if project == PROD or project not in ENVIRONMENTS or namespace not in namespaces(str(project)):
+                yield document_finding(
+                    document,
+                    "main-confined-to-dev",
+                    f"follows {revision!r} into project {project!r}, namespace {namespace!r}: only a "
+                    f"non-prod environment's Applications follow anything but {PROD!r}, into its namespaces",
+                )
+
+
+def check_env_objects_in_env(repo: Repository) -> Iterator[Finding]:
+    """What an environment syncs (its SealedSecrets folder, its rendered charts) stays in its namespaces."""
+    for document in repo.objects():
+        env = document.env
+        if (
+            env is None
+            or not document.path.startswith(f"{SEALED_SECRETS_DIR}/")
+            or not isinstance(document.obj, dict)
+        ):
+            continue
+        if document.obj.get("kind") == "SealedSecret":
+            continue  # sealedsecret-namespace judges those
+        problem = _out_of_env(document.obj, env, None)
+        if problem:
+            yield document_finding(document, "env-objects-in-env", problem)
+    for deployment, manifests in repo.rendered.items():
+        for manifest in manifests:
+            problem = _out_of_env(manifest.obj, deployment.env, deployment.namespace)
+            if problem:
+                yield Finding(
+                    manifest.source,
+                    object_label(manifest.obj, deployment.namespace),
+                    "env-objects-in-env",
+                    problem,
+                )
+
+
+def _out_of_env(obj: dict[str, Any], env: str, default_namespace: str | None) -> str | None:
+    allowed = namespaces(env)
+    if str(obj.get("apiVersion", "")).startswith(f"{ARGOCD_GROUP}/"):
+        return f"an Argo CD object in {env}'s content: Argo CD objects live in apps/ and follow {PROD!r}"
+    if obj.get("kind") == "Namespace":
+        name = name_of(obj)
+        return None if name in allowed else f"Namespace {name!r} is not one of {env}'s namespaces {allowed}"
+    namespace = dig(obj, "metadata", "namespace") or default_namespace
+    if namespace not in allowed:
+        return f"namespace {namespace!r} is not one of {env}'s namespaces {allowed}"
+    return None
+
+
+def check_appproject_protected_namespaces(repo: Repository) -> Iterator[Finding]:
+    for document in repo.kind("AppProject"):
+        project = name_of(document.obj)
+        spec = mapping(document.obj.get("spec"))
+        for destination in sequence(spec.get("destinations")):
+            pattern = str(mapping(destination).get("namespace", ""))
+            for protected, owner in PROTECTED_NAMESPACES.items():
+                if fnmatch.fnmatchcase(protected, pattern) and project != owner:
+                    yield document_finding(
+                        document,
+                        "appproject-protected-namespace",
+                        f"destination {pattern!r} reaches {protected}, "
+                        f"which only project {owner!r} may deploy to",
+                    )
+        if project in PROTECTED_NAMESPACES.values():
+            kinds = {
+                (mapping(e).get("group"), mapping(e).get("kind"))
+                for e in sequence(spec.get("namespaceResourceWhitelist"))
+            }
+            if not kinds or ("", "Secret") in kinds or any("*" in str(k) for pair in kinds for k in pair):
+                yield document_finding(
+                    document,
+                    "appproject-protected-namespace",
+                    "a project deploying into a protected namespace lists its namespaced kinds, "
+                    "never Secret or *",
+                )
+
+
+def check_appproject_kinds(repo: Repository) -> Iterator[Finding]:
+    """Cluster-scoped kinds by name; cluster RBAC, webhooks and CRDs only from upstream charts."""
+    for document in repo.kind("AppProject"):
+        spec = mapping(document.obj.get("spec"))
+        reads_git = any(
+            repo_url not in UPSTREAM_CHARTS for repo_url in map(str, sequence(spec.get("sourceRepos")))
+        )
+        for entry in map(mapping, sequence(spec.get("clusterResourceWhitelist"))):
+            group, kind, name = str(entry.get("group")), str(entry.get("kind")), str(entry.get("name") or "*")
+            if "*" in group or "*" in kind:
+                yield document_finding(
+                    document, "appproject-kinds", f"clusterResourceWhitelist {group}/{kind}: name the kind"
+                )
+            elif name == "*":
+                yield document_finding(
+                    document,
+                    "appproject-kinds",
+                    f"clusterResourceWhitelist {group}/{kind} has no name: any such object would be "
+                    "allowed, another project's included",
+                )
+            if (group, kind) in CLUSTER_POWER_KINDS and reads_git:
+                yield document_finding(
+                    document,
+                    "appproject-kinds",
+                    f"a project reading a git repository may not create {kind}: "
+                    "only pinned upstream charts do",
+                )
+        namespaced = [mapping(entry) for entry in sequence(spec.get("namespaceResourceWhitelist"))]
+        # Argo CD reads an absent or empty list (an empty one is dropped when stored) as "every kind".
+        if not namespaced or any(
+            "*" in str(entry.get("group")) or "*" in str(entry.get("kind")) for entry in namespaced
+        ):
+            yield document_finding(
+                document,
+                "appproject-kinds",
+                "namespaceResourceWhitelist must list the namespaced kinds, no *",
+            )
+
+
+def check_appproject_env_confined(repo: Repository) -> Iterator[Finding]:
+    for document in repo.kind("AppProject"):
+        env = name_of(document.obj)
+        if env not in ENVIRONMENTS:
+            continue
+        allowed = namespaces(env)
+        spec = mapping(document.obj.get("spec"))
+        for destination in map(mapping, sequence(spec.get("destinations"))):
+            if destination.get("namespace") not in allowed:
+                yield document_finding(
+                    document,
+                    "appproject-env-confined",
+                    f"destination {destination.get('namespace')!r} is not one of "
+                    f"{env}'s namespaces {allowed}",
+                )
+        for entry in map(mapping, sequence(spec.get("clusterResourceWhitelist"))):
+            if (entry.get("group"), entry.get("kind")) != ("", "Namespace") or entry.get(
+                "name"
+            ) not in allowed:
+                yield document_finding(
+                    document,
+                    "appproject-env-confined",
+                    f"cluster-scoped {entry.get('kind')}/{entry.get('name') or '*'}: an environment creates "
+                    f"only its own Namespaces {allowed}",
+                )
+
+
+def check_appproject_env_kinds(repo: Repository) -> Iterator[Finding]:
+    """Argo CD refuses a kind its project does not list: each environment's project covers what it deploys."""
+    projects = {name_of(document.obj): document for document in repo.kind("AppProject")}
+    deployed: dict[str, set[tuple[str, str]]] = {env: set() for env in ENVIRONMENTS}
+    for deployment, manifests in repo.rendered.items():
+        deployed[deployment.env] |= {_group_kind(manifest.obj) for manifest in manifests}
+    for document in repo.objects():
+        if (
+            document.env
+            and document.path.startswith(f"{SEALED_SECRETS_DIR}/")
+            and isinstance(document.obj, dict)
+        ):
+            deployed[document.env].add(_group_kind(document.obj))
+    for env, kinds in deployed.items():
+        project = projects.get(env)
+        if project is None:
+            continue
+        spec = mapping(project.obj.get("spec"))
+        if not sequence(spec.get("namespaceResourceWhitelist")):
+            kinds = {
+                ("", "Namespace")
+            } & kinds  # every namespaced kind is allowed (appproject-kinds reports it)
+        listed = {
+            (str(mapping(e).get("group")), str(mapping(e).get("kind")))
+            for e in sequence(spec.get("namespaceResourceWhitelist"))
+        }
+        listed |= {
+            (str(mapping(e).get("group")), str(mapping(e).get("kind")))
+            for e in sequence(spec.get("clusterResourceWhitelist"))
+        }
+        for group, kind in sorted(kinds - listed):
+            yield document_finding(
+                project,
+                "appproject-env-kinds",
+                f"{env} deploys {kind} ({group or 'core'}), which the project does not list: "
+                "Argo CD would refuse it",
+            )
+
+
+def _group_kind(obj: dict[str, Any]) -> tuple[str, str]:
+    api_version = str(obj.get("apiVersion", ""))
+    return (api_version.rpartition("/")[0], str(obj.get("kind")))
+
+
+def check_upstream_chart_pinned(repo: Repository) -> Iterator[Finding]:
+    for document in repo.kind("Application"):
+        for source in application_sources(document.obj):
+            if "chart" not in source:
+                continue
+            repo_url, chart, version = (
+                source.get("repoURL"),
+                source.get("chart"),
+                str(source.get("targetRevision")),
+            )
+            if UPSTREAM_CHARTS.get(str(repo_url)) != chart:
+                yield document_finding(
+                    document,
+                    "upstream-chart-pinned",
+                    f"chart {chart!r} from {repo_url!r} is not one of the named upstream charts",
+                )
+            if not EXACT_VERSION.fullmatch(version):
+                yield document_finding(
+                    document, "upstream-chart-pinned", f"chart version {version!r} is not an exact version"
                 )
 
 
@@ -139,6 +404,46 @@ RULES = (
         "appproject-wildcard",
         "AppProjects name their cluster-scoped kinds, never */*",
         check_appproject_wildcard,
+    ),
+    Rule(
+        "argocd-objects-follow-prod",
+        "Argo CD objects (the root, Applications, ApplicationSets, projects) come only from the prod branch",
+        check_argocd_objects_follow_prod,
+    ),
+    Rule(
+        "main-confined-to-dev",
+        "an Application following anything but prod is a non-prod environment's, into its own namespaces",
+        check_main_confined_to_dev,
+    ),
+    Rule(
+        "env-objects-in-env",
+        "an environment's SealedSecrets and rendered charts stay in its namespaces, with no Argo CD object",
+        check_env_objects_in_env,
+    ),
+    Rule(
+        "appproject-protected-namespace",
+        "argocd and kube-system are each open to one named project, which lists its kinds and no Secret",
+        check_appproject_protected_namespaces,
+    ),
+    Rule(
+        "appproject-kinds",
+        "AppProjects name their kinds; cluster RBAC, webhooks and CRDs only for upstream charts",
+        check_appproject_kinds,
+    ),
+    Rule(
+        "appproject-env-confined",
+        "an environment's project reaches only its namespaces and creates only its Namespaces",
+        check_appproject_env_confined,
+    ),
+    Rule(
+        "appproject-env-kinds",
+        "an environment's project lists every kind the environment deploys",
+        check_appproject_env_kinds,
+    ),
+    Rule(
+        "upstream-chart-pinned",
+        "upstream Applications install a named chart of its repository at an exact version",
+        check_upstream_chart_pinned,
     ),
     Rule(
         "application-paths",
