@@ -186,7 +186,7 @@ PLAIN_SECRET = """apiVersion: v1
 kind: Secret
 metadata:
   name: leaked
-  namespace: fastapi-prod
+  namespace: metallb-system
 stringData:
   password: hunter2
 """
@@ -194,18 +194,18 @@ stringData:
 
 def test_what_is_validated_is_the_committed_tree_not_the_archive(clone: Path) -> None:
     """``git archive`` obeys the candidate's own export-ignore: the Secret would hide from the validator."""
-    leak = clone / "sealed-secrets" / "prod" / "leak.yaml"
+    leak = clone / "metallb" / "prod" / "leak.yaml"  # any file of the tree: the validator reads every one
     leak.write_text(PLAIN_SECRET)
-    (clone / ".gitattributes").write_text("sealed-secrets/prod/leak.yaml export-ignore\n")
+    (clone / ".gitattributes").write_text("metallb/prod/leak.yaml export-ignore\n")
     candidate = advance_main(clone, "a plain Secret hidden from git archive")
-    assert "leak.yaml" not in git(clone, "archive", "--format=tar", candidate, "sealed-secrets/prod")
+    assert "leak.yaml" not in git(clone, "archive", "--format=tar", candidate, "metallb/prod")
     prod = git(clone, "rev-parse", "prod")
 
     result = promote(clone)
 
     assert result.returncode == 1
     assert result.stderr.startswith(
-        f"promote: refused: {candidate[:12]} fails validation: sealed-secrets/prod/leak.yaml: "
+        f"promote: refused: {candidate[:12]} fails validation: metallb/prod/leak.yaml: "
     )
     assert "no-plain-secret" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -246,3 +246,22 @@ def test_an_unpushed_commit_is_refused(clone: Path, tmp_path: Path) -> None:
     pushed = promote(clone)
     assert pushed.returncode == 0, pushed.stderr
     assert git(clone, "rev-parse", "prod^{tree}") == git(clone, "rev-parse", f"{local}^{{tree}}")
+
+
+def test_the_diff_covers_the_argo_cd_objects_prod_syncs(clone: Path) -> None:
+    """The root follows prod: a change to apps/ (here the ingress controllers' chart) is a prod change."""
+    infrastructure = clone / "apps" / "infrastructure.yaml"
+    infrastructure.write_text(
+        infrastructure.read_text().replace("targetRevision: 4.12.1", "targetRevision: 4.12.2")
+    )
+    advance_main(clone, "ingress-nginx 4.12.2")
+
+    result = promote(clone)
+
+    assert result.returncode == 0, result.stderr
+    changed = {line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("+++")}
+    assert changed == {
+        "apps: Application/argocd/ingress-nginx-dev",
+        "apps: Application/argocd/ingress-nginx-prod",
+    }
+    assert "Changes prod: apps" in git(clone, "log", "-1", "--format=%B", "prod")
