@@ -79,12 +79,19 @@ def check_appset_preserve(repo: Repository) -> Iterator[Finding]:
 
 
 def check_prod_no_prune(repo: Repository) -> Iterator[Finding]:
+    """prod's Applications and every one outside a non-prod environment's project (the Argo CD objects, the
+    cluster infrastructure: all from the prod branch) remove nothing by themselves."""
     for document in applications(repo):
-        if (
-            application_env(document.obj) == PROD
-            and dig(document.obj, "spec", "syncPolicy", "automated", "prune") is True
-        ):
-            yield document_finding(document, "prod-no-auto-prune", "a prod Application prunes automatically")
+        project = dig(document.obj, "spec", "project")
+        governed_by_prod = (
+            application_env(document.obj) == PROD or project not in ENVIRONMENTS or project == PROD
+        )
+        if governed_by_prod and dig(document.obj, "spec", "syncPolicy", "automated", "prune") is True:
+            yield document_finding(
+                document,
+                "prod-no-auto-prune",
+                "an Application governed by the prod branch prunes automatically",
+            )
 
 
 def check_appproject_wildcard(repo: Repository) -> Iterator[Finding]:
