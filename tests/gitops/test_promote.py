@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tooling.model import CHARTS, ENVIRONMENTS_DIR, GITOPS_DIRS, REPO_ROOT
+from tooling.promote.promotion import prod_folders
 
 COPIED = (CHARTS, ENVIRONMENTS_DIR, *GITOPS_DIRS, ".yamllint.yaml")
 # What is deployed, not the charts' and the app's own test suites (make validate covers their files).
@@ -265,3 +266,14 @@ def test_the_diff_covers_the_argo_cd_objects_prod_syncs(clone: Path) -> None:
         "apps: Application/argocd/ingress-nginx-prod",
     }
     assert "Changes prod: apps" in git(clone, "log", "-1", "--format=%B", "prod")
+
+
+def test_the_diff_reads_every_folder_an_application_syncs_from_prod() -> None:
+    assert prod_folders(REPO_ROOT) == {
+        "apps": False,
+        "apps/cluster-issuers": False,
+        "applicationsets": False,
+        "metallb/dev": False,
+        "metallb/prod": False,
+        "sealed-secrets/prod": False,
+    }

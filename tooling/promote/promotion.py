@@ -89,7 +89,7 @@ class Git:
         )
         return result.returncode == 0
 
-    def export(self, commit: str, target: Path) -> Path:
+    def export(self, commit: str, target: Path, *, candidate: bool = True) -> Path:
         """The commit's tree in ``target`` exactly as stored: every blob's bytes, no attribute applied.
 
         ``git archive`` would obey the tree's own ``.gitattributes`` (``export-ignore`` hides a file,
@@ -97,7 +97,8 @@ class Git:
         """
         entries = list(self._tree_entries(commit))
         contents = self._blobs([oid for _, oid, _ in entries])
-        _refuse_checkout_altering_attributes(commit, [(path, contents[oid]) for _, oid, path in entries])
+        if candidate:  # the current prod is only read, to diff against: it was judged when it was promoted
+            _refuse_checkout_altering_attributes(commit, [(path, contents[oid]) for _, oid, path in entries])
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for mode, oid, path in entries:
@@ -194,7 +195,7 @@ def promote(
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
         checkout = git.export(target, Path(tmp) / "candidate")
         _validate(checkout, target, skip_checkov)
-        before = prod_objects(git.export(previous, Path(tmp) / PROD)) if previous else {}
+        before = prod_objects(git.export(previous, Path(tmp) / PROD, candidate=False)) if previous else {}
         after = prod_objects(checkout)
     diff = manifest_diff(before, after)
     if not diff:
@@ -280,15 +281,16 @@ def prod_folders(root: Path) -> dict[str, bool]:
     for _, obj in _yaml_objects(root, {APPS_DIR: False}):
         if obj.get("kind") != "Application":
             continue
-        source = (obj.get("spec") or {}).get("source") or {}
-        path = source.get("path")
-        if source.get("targetRevision") != PROD or not path or (root / path / "Chart.yaml").is_file():
-            continue
-        if not (root / path).resolve().is_relative_to(root.resolve()):
-            raise PromotionRefused(
-                f"{APPS_DIR}/: Application {obj['metadata'].get('name')} syncs {path}, outside"
-            )
-        folders[str(path)] = bool((source.get("directory") or {}).get("recurse"))
+        spec = obj.get("spec") or {}
+        for source in filter(None, [spec.get("source"), *(spec.get("sources") or [])]):
+            path = source.get("path")
+            if source.get("targetRevision") != PROD or not path or (root / path / "Chart.yaml").is_file():
+                continue
+            if not (root / path).resolve().is_relative_to(root.resolve()):
+                raise PromotionRefused(
+                    f"{APPS_DIR}/: Application {obj['metadata'].get('name')} syncs {path}, outside the tree"
+                )
+            folders[str(path)] = bool((source.get("directory") or {}).get("recurse"))
     return folders
 
 
