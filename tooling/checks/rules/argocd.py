@@ -246,6 +246,22 @@ def check_appproject_kinds(repo: Repository) -> Iterator[Finding]:
             )
 
 
+def check_appproject_source_namespaces(repo: Repository) -> Iterator[Finding]:
+    """Applications live in argocd, where only the prod branch writes: no project admits them from elsewhere.
+
+    ``sourceNamespaces`` ("Applications in any namespace") would let whoever may create an Application in a
+    listed namespace use the project, around the promoted branch.
+    """
+    for document in repo.kind("AppProject"):
+        listed = sequence(dig(document.obj, "spec", "sourceNamespaces"))
+        if listed:
+            yield document_finding(
+                document,
+                "appproject-source-namespaces",
+                f"sourceNamespaces {listed} admits Applications from outside argocd, around the prod branch",
+            )
+
+
 def check_appproject_env_confined(repo: Repository) -> Iterator[Finding]:
     for document in repo.kind("AppProject"):
         env = name_of(document.obj)
@@ -436,6 +452,11 @@ RULES = (
         "appproject-kinds",
         "AppProjects name their kinds; cluster RBAC, webhooks and CRDs only for upstream charts",
         check_appproject_kinds,
+    ),
+    Rule(
+        "appproject-source-namespaces",
+        "no AppProject admits Applications from outside argocd (sourceNamespaces)",
+        check_appproject_source_namespaces,
     ),
     Rule(
         "appproject-env-confined",
