@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import httpx
 import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
 import numpy as np
 import pytest
+import yaml
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -122,6 +124,7 @@ def register_sklearn(
     estimator: Any,
     experiment_id: str | None = None,
     serialization_format: str = SKOPS,
+    signature: Any = SIGNATURE,
     **options: Any,
 ) -> str:
     """Log ``estimator`` as the pipeline does (skops unless told; explicit requirements, so nothing re-loads
@@ -131,7 +134,7 @@ def register_sklearn(
         logged = mlflow.sklearn.log_model(
             estimator,
             name="model",
-            signature=SIGNATURE,
+            signature=signature,
             pip_requirements=[],
             serialization_format=serialization_format,
             **options,
@@ -143,6 +146,14 @@ def save_sklearn(estimator: Any, path: Path) -> None:
     mlflow.sklearn.save_model(
         estimator, str(path), signature=SIGNATURE, pip_requirements=[], serialization_format=SKOPS
     )
+
+
+def register_directory(tracking_uri: str, name: str, directory: Path) -> str:
+    """Register a model directory as written by hand, through a run of its own."""
+    run_id = empty_run(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.log_artifacts(run_id, str(directory), "model")
+    return str(client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id).version)
 
 
 def empty_run(tracking_uri: str) -> str:
@@ -303,6 +314,38 @@ def test_a_skops_model_holding_a_type_the_app_does_not_trust_is_refused(
     version = register_sklearn(mlflow.url, MODEL, estimator, skops_trusted_types=["builtins.eval"])
     point_alias(mlflow.url, MODEL, "B", version)
     assert_refused(app, seeded, f"version {version}'s {UNTRUSTED}: builtins.eval")
+
+
+def test_a_skops_file_named_outside_the_models_own_files_is_refused(
+    app: ServerProcess, mlflow: ServerProcess, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "model"
+    save_sklearn(DummyClassifier().fit(FEATURES, LABELS), model_dir)
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
+    mlmodel["flavors"]["sklearn"]["pickled_model"] = "../../../../../../../../etc/hostname"
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    version = register_directory(mlflow.url, MODEL, model_dir)
+    point_alias(mlflow.url, MODEL, "B", version)
+    assert_refused(app, seeded, f"version {version}'s MLmodel names a skops file outside its own files")
+
+
+def test_a_skops_model_fitted_on_named_columns_is_served_with_them(
+    app: ServerProcess, mlflow: ServerProcess, seeded: dict[str, str]
+) -> None:
+    frame = load_iris(as_frame=True).frame.drop(columns="target")
+    estimator = LogisticRegression(max_iter=200).fit(frame, LABELS)
+    version = register_sklearn(mlflow.url, MODEL, estimator, signature=infer_signature(frame))
+    point_alias(mlflow.url, MODEL, "B", version)
+    try:
+        assert reload(app, "B").status_code == 200
+        answer = predict(app, path="/variant/B/predict").json()
+        assert (answer["version"], answer["prediction"]) == (version, [0])  # a setosa row
+        assert httpx.get(f"{app.url}/models", timeout=10).json()["variants"]["B"]["predictor"] == (
+            "sklearn-named-columns"
+        )
+    finally:
+        point_alias(mlflow.url, MODEL, "B", seeded["B"])
+        assert reload(app, "B").status_code == 200
 
 
 def nan_regressor() -> Any:
