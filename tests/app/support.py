@@ -136,17 +136,19 @@ mlflow.models.set_model(Slow())
 
 
 def register_exploding_version(tracking_uri: str, model_name: str, workdir: Path) -> str:
-    """A version that loads fine but fails its smoke prediction (a pyfunc model that raises)."""
+    """A version that loads fine (with ``SERVE_MODELS_FROM_CODE``) but fails its smoke prediction."""
     return register_code_version(tracking_uri, model_name, workdir / "exploding_model.py", EXPLODING_MODEL)
 
 
 def register_slow_version(tracking_uri: str, model_name: str, workdir: Path) -> str:
-    """A version that answers class 0 for every row, 100 ms per call (a shadow that cannot keep up)."""
+    """A version that answers class 0 for every row, 100 ms per call (a shadow that cannot keep up); served
+    only with ``SERVE_MODELS_FROM_CODE``."""
     return register_code_version(tracking_uri, model_name, workdir / "slow_model.py", SLOW_MODEL)
 
 
 def register_code_version(tracking_uri: str, model_name: str, code: Path, source: str) -> str:
-    """Register ``source`` as an MLflow model from code with a four-column iris signature."""
+    """Register ``source`` as an MLflow model from code with a four-column iris signature (loading it runs it:
+    an app loads it only with ``SERVE_MODELS_FROM_CODE``)."""
     code.write_text(source)
     signature = ModelSignature(inputs=Schema([ColSpec("double", f"f{i}") for i in range(4)]))
     mlflow.set_tracking_uri(tracking_uri)

@@ -23,7 +23,7 @@ from tests.app.support import (
     wait_for,
 )
 from tooling.infra.localstack import ServerProcess
-from tooling.infra.registry_seed import point_alias, register_version, seed_variants
+from tooling.infra.registry_seed import SERVE_MODELS_FROM_CODE, point_alias, register_version, seed_variants
 
 pytestmark = pytest.mark.slow
 
@@ -83,13 +83,16 @@ def test_a_version_whose_artifact_is_broken_never_replaces_the_served_one(
 
 
 def test_a_version_that_fails_its_smoke_prediction_is_refused(
-    app: ServerProcess, mlflow: ServerProcess, versions: dict[str, str], tmp_path: Path
+    start_app: StartApp, mlflow: ServerProcess, versions: dict[str, str], tmp_path: Path
 ) -> None:
-    point_alias(mlflow.url, MODEL, "B", register_exploding_version(mlflow.url, MODEL, tmp_path))
-    response = reload(app, "B")
-    assert response.status_code == 502
-    assert "smoke-predict" in response.json()["detail"]
-    assert predict(app, path="/variant/B/predict").json()["version"] == versions["B"]
+    point_alias(mlflow.url, MODEL, "B", versions["B"])
+    # The exploding model is a model from code: this app must be allowed to load it to reach its smoke test.
+    with start_app(MODEL_NAME=MODEL, **SERVE_MODELS_FROM_CODE) as app:
+        point_alias(mlflow.url, MODEL, "B", register_exploding_version(mlflow.url, MODEL, tmp_path))
+        response = reload(app, "B")
+        assert response.status_code == 502
+        assert "smoke-predict" in response.json()["detail"]
+        assert predict(app, path="/variant/B/predict").json()["version"] == versions["B"]
 
 
 def test_twenty_concurrent_reloads_swap_exactly_once(

@@ -20,7 +20,12 @@ from tests.app.conftest import StartApp
 from tests.app.support import IRIS_ROW, register_slow_version, wait_for
 from tooling.infra.localstack import ServerProcess
 from tooling.infra.postgres import PostgresServer
-from tooling.infra.registry_seed import point_alias, register_faulty_version, seed_variants
+from tooling.infra.registry_seed import (
+    SERVE_MODELS_FROM_CODE,
+    point_alias,
+    register_faulty_version,
+    seed_variants,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -263,7 +268,8 @@ def test_a_slow_shadow_never_changes_the_answer_and_is_logged_as_shadow(
     name = "shadow_slow_model"
     good = seed_variants(mlflow.url, name)["A"]
     point_alias(mlflow.url, name, "B", register_slow_version(mlflow.url, name, tmp_path))
-    env = shadow_env(tmp_path, MODEL_NAME=name, SHADOW_QUEUE_SIZE="2")
+    # The slow shadow is a model from code: this app is allowed to load it.
+    env = shadow_env(tmp_path, MODEL_NAME=name, SHADOW_QUEUE_SIZE="2", **SERVE_MODELS_FROM_CODE)
     with start_app(**env) as app:
         served = [post_predict(app, [IRIS_ROW], f"client-{index}") for index in range(20)]
         assert {(body["variant"], body["version"]) for body in served} == {("A", good)}
@@ -297,7 +303,8 @@ def test_a_failing_shadow_is_counted_and_never_reaches_the_client(
     good = seed_variants(mlflow.url, name)["A"]
     point_alias(mlflow.url, name, "B", register_faulty_version(mlflow.url, name).version)
     long_petals = [6.3, 3.3, 6.0, 2.5]  # the faulty candidate raises on petal length above 4.5 cm
-    with start_app(**shadow_env(tmp_path, MODEL_NAME=name)) as app:
+    # The faulty candidate is a model from code: this app is allowed to load it.
+    with start_app(**shadow_env(tmp_path, MODEL_NAME=name, **SERVE_MODELS_FROM_CODE)) as app:
         served = [post_predict(app, [long_petals], f"client-{index}") for index in range(10)]
         assert {(body["variant"], body["version"], body["prediction"][0]) for body in served} == {
             ("A", good, 2)

@@ -28,7 +28,7 @@ from tests.release.conftest import StartFleet
 from tests.release.support import WATCHER_POLL_SECONDS, Fleet, output
 from tooling.infra import traffic
 from tooling.infra.localstack import LOCAL_RELEASE_POLICY, app_server, free_port
-from tooling.infra.registry_seed import register_faulty_version, register_version
+from tooling.infra.registry_seed import SERVE_MODELS_FROM_CODE, register_faulty_version, register_version
 from tooling.infra.traffic import Reply, client_traffic, flip_flops
 from tooling.model import REPO_ROOT
 
@@ -76,7 +76,8 @@ def test_canary_steps_up_under_load_and_promotes(start_fleet: StartFleet) -> Non
 
 
 def test_a_bad_canary_is_stopped_at_its_first_step_and_rolled_back(start_fleet: StartFleet) -> None:
-    with start_fleet(**CANARY) as fleet:
+    # The faulty candidate is a model from code: only this fleet is allowed to load it.
+    with start_fleet(**CANARY, **SERVE_MODELS_FROM_CODE) as fleet:
         bad = register_faulty_version(fleet.mlflow_url, fleet.model_name).version
         with client_traffic(fleet.urls) as traffic:
             finished = fleet.command("release", "--version", bad)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tooling.infra.localstack import LOCAL_RELEASE_POLICY, ServerProcess, app_server, release_environment
-from tooling.infra.registry_seed import register_faulty_version, register_version
+from tooling.infra.registry_seed import SERVE_MODELS_FROM_CODE, register_faulty_version, register_version
 from tooling.infra.traffic import Traffic, client_traffic, flip_flops
 from tooling.model import DEFAULT_MODEL_NAME, REPO_ROOT
 
@@ -90,7 +90,9 @@ def run_canary_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
         "\n== canary release: @B steps through "
         f"{LOCAL_RELEASE_POLICY['RELEASE_STEPS']}% of clients, each step analysed against @A, then promoted"
     )
+    # The bad canary below is a model from code, which the app loads only when allowed: this fleet serves it.
     settings = {"ALIAS_SELECTION_MODE": "canary", "CANARY_PERCENT": "0", "DEFAULT_ALIAS": "A"}
+    settings |= SERVE_MODELS_FROM_CODE
     with demo_fleet(mlflow_url, token, workdir, settings) as fleet:
         good = register_version(mlflow_url, DEFAULT_MODEL_NAME, c=0.2).version
         with client_traffic(fleet.urls) as traffic:

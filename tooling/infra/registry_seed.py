@@ -24,6 +24,10 @@ from tooling.model import DEFAULT_MODEL_NAME
 # The run links mlflow prints after every training run are noise here.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 READY_POLL_SECONDS = 0.2
+SERVE_MODELS_FROM_CODE = {"ALLOW_CODE_EXECUTING_MODELS": "true"}
+"""The serving app's opt-in to load models from code, like ``faulty_model.py`` (loading one runs its code):
+only an app that is meant to serve such a test model gets it; every environment and every other app leaves it
+off, so those refuse such a version."""
 FAULTY_MODEL_CODE = Path(__file__).with_name("faulty_model.py")
 FAULTY_EXPERIMENT = "faulty-candidates"
 
@@ -37,7 +41,9 @@ def register_version(
 
 
 def register_faulty_version(tracking_uri: str, model_name: str, timeout: float = 60.0) -> ModelVersion:
-    """Register the deliberately bad candidate of ``faulty_model.py`` (fails on long petals); READY."""
+    """Register the deliberately bad candidate of ``faulty_model.py`` (fails on long petals); READY.
+
+    A model from code: an app serves it only with ``SERVE_MODELS_FROM_CODE`` in its settings."""
     features, labels = load_iris(return_X_y=True)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(FAULTY_EXPERIMENT)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tooling.checks.findings import Finding
 from tooling.checks.rules.base import Rule, configmaps, manifest_finding, rendered_kind
@@ -23,6 +23,7 @@ from tooling.infra.repository import AppSettings, Repository
 from tooling.model import REPO_ROOT
 
 APP_PORT = 8000
+CODE_OPT_IN = "ALLOW_CODE_EXECUTING_MODELS"
 SOURCE_RULE = "app-settings-source"
 
 
@@ -104,6 +105,28 @@ def check_app_values(repo: Repository) -> Iterator[Finding]:
             yield manifest_finding(manifest, deployment.namespace, "app-values", problem)
 
 
+def check_no_code_executing_models(repo: Repository) -> Iterator[Finding]:
+    """No environment lets the app load models whose loading runs code: a registered version would run in
+    every pod. Read as the app reads a boolean, so ``"True"``, ``"1"`` or ``"on"`` count too."""
+    for deployment, manifest, container, env in _app_containers(repo):
+        value = env.get(CODE_OPT_IN)
+        if value is not None and _enabled(value):
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "app-no-code-models",
+                f"container {container.get('name')} sets {CODE_OPT_IN}={value}: every pod would run the code "
+                "of any registered version; only the tests' and the demo's own fleets opt in",
+            )
+
+
+def _enabled(value: str) -> bool:
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return False  # not a boolean at all: app-values reports it
+
+
 def _app_containers(
     repo: Repository,
 ) -> Iterator[tuple[Any, Manifest, dict[str, Any], dict[str, str | None]]]:
@@ -132,5 +155,10 @@ RULES = (
         "app-values",
         "the chart's values for the app (mode, percents, alias, ...) are ones the app accepts",
         check_app_values,
+    ),
+    Rule(
+        "app-no-code-models",
+        "no environment lets the app load models whose loading runs code (ALLOW_CODE_EXECUTING_MODELS)",
+        check_no_code_executing_models,
     ),
 )

@@ -1,4 +1,4 @@
-"""Train an iris classifier and log it to MLflow with its signature and an input example."""
+"""Train an iris classifier and log it to MLflow (skops) with its signature and an input example."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mlflow
 import mlflow.sklearn
 import sklearn
+import skops
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -45,8 +46,14 @@ def train_and_log(
             name="model",
             signature=infer_signature(x_train, model.predict(x_train)),
             input_example=x_train[:1],
+            # skops, not pickle: the serving app loads only formats that cannot run code when loaded.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             # Explicit requirements: inferring them starts a subprocess that re-imports the model (~15 s).
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"mlflow-skinny=={mlflow.__version__}"],
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+                f"mlflow-skinny=={mlflow.__version__}",
+            ],
         )
     return TrainingResult(
         run_id=run.info.run_id, accuracy=accuracy, model_uri=logged.model_uri, model_id=logged.model_id

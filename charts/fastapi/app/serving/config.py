@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     feedback_max_items: int = Field(default=1000, ge=1, le=100_000)
     shadow_sample_percent: Percent = 100
     shadow_queue_size: int = Field(default=64, ge=1, le=100_000)
+    allow_code_executing_models: bool = Field(
+        default=False,
+        description="also load formats whose loading runs the model's code (pickle, cloudpickle, models "
+        "from code); off: only sklearn models serialized with skops, whose types the app trusts",
+    )
 
     @model_validator(mode="after")
     def _empty_secrets_mean_unset(self) -> Settings:

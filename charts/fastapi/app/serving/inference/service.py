@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -21,7 +22,7 @@ from serving.outcomes.log import PredictionLog, PredictionRecord, database_url, 
 from serving.outcomes.statistics import Task
 from serving.outcomes.writer import LogWriter
 from serving.repository.hot_swap import HotSwapper, ModelSlots, ReloadError
-from serving.repository.loader import LoadedModel
+from serving.repository.loader import LoadedModel, load_version
 from serving.repository.predictors import Matrix
 from serving.repository.registry import Registry, RegistryError
 from serving.telemetry import metrics
@@ -87,7 +88,8 @@ class Serving:
         notifier = SlackNotifier(settings.slack_webhook_url, settings.slack_timeout_seconds)
         registry = Registry(settings.mlflow_tracking_uri, settings.model_name)
         executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="predict")
-        swapper = HotSwapper(slots, registry, notifier)
+        loader = partial(load_version, allow_code=settings.allow_code_executing_models)
+        swapper = HotSwapper(slots, registry, notifier, loader)
         serving = cls(settings, slots, swapper, notifier, executor, effective(settings, None))
         if settings.prediction_log_enabled:
             secret = settings.prediction_log_url

@@ -10,9 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import skops.io
+from mlflow.models import Model
 
-from serving.repository.predictors import Matrix, Predictor, load_predictor
+from serving.repository.predictors import IN_MEMORY_PATHS, Matrix, Predictor, load_predictor
 from serving.repository.registry import Registry, RegistryError, VersionRef
+from serving.repository.trust import (
+    format_refusal,
+    location_refusal,
+    model_format,
+    output_refusal,
+    untrusted_refusal,
+)
 
 
 class LoadError(Exception):
@@ -59,18 +68,37 @@ def smoke_rows(predictor: Predictor, example: Matrix | None) -> Matrix:
     raise LoadError("model has neither an input example nor a signature: cannot smoke-test it")
 
 
-def load_version(registry: Registry, ref: VersionRef, variant: str) -> LoadedModel:
-    """Download, load and smoke-predict ``ref``; blocking, so callers run it off the event loop."""
+def load_version(
+    registry: Registry, ref: VersionRef, variant: str, *, allow_code: bool = False
+) -> LoadedModel:
+    """Locate, download, vet, load and smoke-predict ``ref``; blocking, so callers run it off the event loop.
+
+    Nothing is fetched from outside the registry's artifact store, and nothing is deserialized before the
+    MLmodel (read as data) says the format cannot run code, or ``allow_code`` (the operator's opt-in) says
+    it may.
+    """
     if ref.status != "READY":
         raise LoadError(f"version {ref.version} is {ref.status}, not READY")
+    location = registry.locate(ref)
+    if refusal := location_refusal(ref.version, location):
+        raise LoadError(refusal)
     workdir = Path(tempfile.mkdtemp(prefix=f"model-{ref.model_name}-{ref.version}-"))
     try:
-        model_dir = registry.download(ref, workdir)
-        predictor, example = load_predictor(model_dir)
+        model_dir = registry.download(ref, location, workdir)
+        meta = Model.load(str(model_dir / "MLmodel"))
+        found = model_format(meta.flavors)
+        if refusal := format_refusal(ref.version, found, allow_code):
+            raise LoadError(refusal)
+        skops_file = None
+        if found.skops_file is not None:
+            skops_file = _vetted_skops_file(ref, model_dir, found.skops_file)
+        predictor, example = load_predictor(model_dir, meta, skops_file)
         rows = smoke_rows(predictor, example)
         output = predictor.predict(rows)
         if len(output) != len(rows):
             raise LoadError(f"smoke prediction returned {len(output)} results for {len(rows)} rows")
+        if refusal := output_refusal(ref.version, output):
+            raise LoadError(refusal)
     except (LoadError, RegistryError):
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -79,7 +107,17 @@ def load_version(registry: Registry, ref: VersionRef, variant: str) -> LoadedMod
         raise LoadError(
             f"version {ref.version} failed to load or smoke-predict ({type(error).__name__})"
         ) from error
-    if predictor.path == "sklearn-native":  # fully in memory: the files are no longer needed
+    if predictor.path in IN_MEMORY_PATHS:  # the files are no longer needed
         shutil.rmtree(workdir, ignore_errors=True)
         return LoadedModel(variant, ref, predictor)
     return LoadedModel(variant, ref, predictor, workdir=workdir)
+
+
+def _vetted_skops_file(ref: VersionRef, model_dir: Path, name: str) -> Path:
+    """The skops file inside ``model_dir``, once its types (read from its schema, not built) are trusted."""
+    path = (model_dir / name).resolve()
+    if not path.is_relative_to(model_dir.resolve()) or not path.is_file():
+        raise LoadError(f"version {ref.version}'s MLmodel names a skops file outside its own files")
+    if refusal := untrusted_refusal(ref.version, skops.io.get_untrusted_types(file=path)):
+        raise LoadError(refusal)
+    return path

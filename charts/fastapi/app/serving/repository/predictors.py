@@ -1,7 +1,8 @@
 """Turn a downloaded MLflow model into something that predicts on a float matrix.
 
 sklearn models without named columns take the native fast path (numpy straight into ``model.predict``,
-~0.1 ms a row); every other flavor goes through pyfunc with input shaped by the model's signature.
+~0.1 ms a row), those fitted on named columns get them as a DataFrame; every other flavor (loaded only when
+the operator allows formats that run code) goes through pyfunc with input shaped by the model's signature.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import mlflow.sklearn
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import skops.io
 from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
 from mlflow.types.schema import Schema, TensorSpec
+
+from serving.repository.trust import TRUSTED_SKOPS_TYPES
 
 Matrix = npt.NDArray[np.float64]
 
@@ -48,6 +52,23 @@ class NativeSklearnPredictor:
 
     def predict(self, rows: Matrix) -> list[Any]:
         return list(self._model.predict(rows).tolist())
+
+
+class NamedColumnsSklearnPredictor:
+    path = "sklearn-named-columns"
+
+    def __init__(self, model: Any, columns: list[str], signature_task: str | None) -> None:
+        self._model = model
+        self._columns = columns
+        self.n_features: int | None = len(columns)
+        self.signature_task = signature_task
+
+    def predict(self, rows: Matrix) -> list[Any]:
+        return _as_list(self._model.predict(pd.DataFrame(rows, columns=self._columns)))
+
+
+IN_MEMORY_PATHS = frozenset({NativeSklearnPredictor.path, NamedColumnsSklearnPredictor.path})
+"""Predictors holding the whole model in memory: their downloaded files can go at once."""
 
 
 class PyfuncPredictor:
@@ -92,9 +113,12 @@ def _signature_task(outputs: Schema | None) -> str | None:
     return "classification"
 
 
-def load_predictor(model_dir: Path) -> tuple[Predictor, Matrix | None]:
-    """The predictor for the model in ``model_dir`` and its input example as a float matrix, if any."""
-    meta = Model.load(str(model_dir / "MLmodel"))
+def load_predictor(model_dir: Path, meta: Model, skops_file: Path | None) -> tuple[Predictor, Matrix | None]:
+    """The predictor for the model in ``model_dir`` and its input example as a float matrix, if any.
+
+    ``skops_file``: the model is a skops sklearn model the loader has vetted; it is loaded with the app's own
+    trusted types. Otherwise the format is one the operator allowed to run code, loaded by MLflow.
+    """
     inputs = meta.signature.inputs if meta.signature is not None else None
     task = _signature_task(meta.signature.outputs if meta.signature is not None else None)
     example = meta.load_input_example(str(model_dir))
@@ -102,12 +126,18 @@ def load_predictor(model_dir: Path) -> tuple[Predictor, Matrix | None]:
     if example_matrix is not None and example_matrix.ndim == 1:
         example_matrix = example_matrix.reshape(1, -1)
 
-    predictor: Predictor
+    if skops_file is not None:
+        estimator = skops.io.load(skops_file, trusted=list(TRUSTED_SKOPS_TYPES))
+        return _sklearn_predictor(estimator, inputs, task), example_matrix
     if "sklearn" in meta.flavors:
-        native = mlflow.sklearn.load_model(str(model_dir))
-        # Fitted on named columns: numpy input would warn on every call, so keep the pyfunc path.
-        if not hasattr(native, "feature_names_in_"):
-            width = _width(inputs) or getattr(native, "n_features_in_", None)
-            return NativeSklearnPredictor(native, width, task), example_matrix
-    predictor = PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), inputs, task)
-    return predictor, example_matrix
+        return _sklearn_predictor(mlflow.sklearn.load_model(str(model_dir)), inputs, task), example_matrix
+    return PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), inputs, task), example_matrix
+
+
+def _sklearn_predictor(estimator: Any, inputs: Schema | None, task: str | None) -> Predictor:
+    # Fitted on named columns: numpy input would warn on every call, so the rows get the fitted names.
+    names = getattr(estimator, "feature_names_in_", None)
+    width = _width(inputs) or getattr(estimator, "n_features_in_", None)
+    if names is None:
+        return NativeSklearnPredictor(estimator, width, task)
+    return NamedColumnsSklearnPredictor(estimator, [str(name) for name in names], task)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow.artifacts
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
+from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
 
 # mlflow's HTTP client retries for minutes by default; a reload must fail fast and say why.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -32,11 +34,14 @@ class VersionRef:
     run_id: str | None
     status: str
     source: str | None = None
+    created_at: int | None = None  # the registry's creation timestamp (ms)
 
     @property
-    def identity(self) -> tuple[str, str | None, str | None]:
-        """What makes two versions the same model: a re-created registered model reuses version numbers."""
-        return self.version, self.run_id, self.source
+    def identity(self) -> tuple[str, str | None, str | None, int | None]:
+        """What makes two versions the same model: a re-created registered model reuses version numbers, and
+        its v1 may even come from the same run and source (the run's files re-logged), but not at the same
+        creation time."""
+        return self.version, self.run_id, self.source, self.created_at
 
     @property
     def model_uri(self) -> str:
@@ -74,13 +79,34 @@ class Registry:
         except (MlflowException, OSError) as error:
             raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
         return VersionRef(
-            self.model_name, alias, str(version.version), version.run_id, str(version.status), version.source
+            self.model_name,
+            alias,
+            str(version.version),
+            version.run_id,
+            str(version.status),
+            version.source,
+            version.creation_timestamp,
         )
 
-    def download(self, ref: VersionRef, destination: Path) -> Path:
+    def locate(self, ref: VersionRef) -> str:
+        """Where ``ref``'s files are: the registry's download URI, a ``runs:/`` one resolved to the run's
+        own location (a run's experiment may keep its artifacts anywhere): the loader judges it unfetched."""
+        try:
+            uri = self._client.get_model_version_download_uri(ref.model_name, ref.version)
+            if urlsplit(uri).scheme == "runs":
+                uri = RunsArtifactRepository.get_underlying_uri(uri, self.tracking_uri)
+        except RestException as error:
+            message = f"registry refused the location of version {ref.version}: {error.error_code}"
+            raise RegistryError(message) from None
+        except (MlflowException, OSError) as error:
+            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+        return str(uri)
+
+    def download(self, ref: VersionRef, artifact_uri: str, destination: Path) -> Path:
+        """Fetch the files at ``artifact_uri``, the location ``locate`` gave and the loader accepted."""
         try:
             path = mlflow.artifacts.download_artifacts(
-                artifact_uri=ref.model_uri, dst_path=str(destination), tracking_uri=self.tracking_uri
+                artifact_uri=artifact_uri, dst_path=str(destination), tracking_uri=self.tracking_uri
             )
         except (MlflowException, OSError) as error:
             raise RegistryError(
