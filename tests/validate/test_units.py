@@ -13,6 +13,8 @@ import yaml
 from tooling.checks.findings import Finding
 from tooling.checks.rules.images import image_tag_problem
 from tooling.checks.rules.metallb import pool_ranges
+from tooling.checks.rules.network import selects
+from tooling.checks.rules.podsecurity import restricted_problems
 from tooling.checks.rules.sealedsecrets import check_sealedsecret_scope, sealing_scope
 from tooling.checks.rules.secrets import check_secret_sealed
 from tooling.infra.helm import Manifest, render_key
@@ -230,3 +232,65 @@ def test_the_render_key_hashes_only_what_helm_reads(tmp_path: Path) -> None:
 )
 def test_helmignore_matches_as_helm_does(patterns: str, path: str, is_dir: bool, ignored: bool) -> None:
     assert is_ignored(parse(patterns), path, is_dir) is ignored
+
+
+@pytest.mark.parametrize(
+    ("selector", "selected"),
+    [
+        ({}, True),
+        ({"matchLabels": {"app": "api"}}, True),
+        ({"matchLabels": {"app": "api", "tier": "web"}}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["api", "ui"]}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["api"]}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, True),
+    ],
+)
+def test_network_policy_pod_selection(selector: dict[str, Any], selected: bool) -> None:
+    policy = {"kind": "NetworkPolicy", "spec": {"podSelector": selector}}
+    assert selects(policy, {"app": "api"}) is selected
+
+
+def test_restricted_pod_security_names_each_problem() -> None:
+    compliant = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "app",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    assert list(restricted_problems(compliant)) == []
+    refused = {
+        "hostNetwork": True,
+        "securityContext": {},
+        "initContainers": [{"name": "init", "ports": [{"containerPort": 80, "hostPort": 80}]}],
+        "containers": [
+            {
+                "name": "app",
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]},
+                },
+            }
+        ],
+        "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
+    }
+    assert list(restricted_problems(refused)) == [
+        "hostNetwork is set",
+        "volume host is of type hostPath",
+        "container init: allowPrivilegeEscalation is not false",
+        "container init: capabilities.drop lacks ALL",
+        "container init: runAsNonRoot is not true",
+        "container init: seccompProfile is not RuntimeDefault or Localhost",
+        "container init: uses a hostPort",
+        "container app: privileged",
+        "container app: allowPrivilegeEscalation is not false",
+        "container app: adds the capabilities SYS_ADMIN",
+        "container app: runAsNonRoot is not true",
+        "container app: runs as uid 0",
+        "container app: seccompProfile is not RuntimeDefault or Localhost",
+    ]

@@ -12,6 +12,8 @@ from tooling.checks.rules import (
     ingress,
     metallb,
     mlflow_tracking,
+    network,
+    podsecurity,
     sealedsecrets,
     secrets,
 )
@@ -27,6 +29,8 @@ RULES: tuple[Rule, ...] = (
     *argocd.RULES,
     *metallb.RULES,
     *sealedsecrets.RULES,
+    *network.RULES,
+    *podsecurity.RULES,
 )
 
 
