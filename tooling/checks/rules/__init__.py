@@ -16,6 +16,7 @@ from tooling.checks.rules import (
     podsecurity,
     sealedsecrets,
     secrets,
+    supplychain,
 )
 from tooling.checks.rules.base import Rule
 from tooling.infra.repository import Repository
@@ -31,6 +32,7 @@ RULES: tuple[Rule, ...] = (
     *sealedsecrets.RULES,
     *network.RULES,
     *podsecurity.RULES,
+    *supplychain.RULES,
 )
 
 
