@@ -167,7 +167,9 @@ def check_egress_reaches_configured_services(repo: Repository) -> Iterator[Findi
                     for match in SERVICE_URL.finditer(value or ""):
                         target = destination(repo, match)
                         if not any(egress_allows(p, deployment.namespace, target) for p in selecting):
-                            ports = ", ".join(sorted(map(str, target.ports)))
+                            numbers = sorted(port for port in target.ports if isinstance(port, int))
+                            names = sorted(port for port in target.ports if isinstance(port, str))
+                            ports = ", ".join(map(str, numbers)) + (f" ({', '.join(names)})" if names else "")
                             yield manifest_finding(
                                 manifest,
                                 deployment.namespace,
