@@ -66,3 +66,18 @@ def test_an_undocumented_value_is_caught(tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     values.write_text("# -- documented\na: 1\nb:\n  # -- documented\n  c: 2\n  d: 3\n")
     assert undocumented_values(values) == ["/b/d"]
+
+
+def egress_rules_definition(chart: Path) -> str:
+    """The chart's ``<chart>.egressRules`` template, with the chart's name taken out."""
+    text = (chart / "templates" / "_helpers.tpl").read_text()
+    match = re.search(r'\{\{- define "(\w+)\.egressRules" -\}\}.*?\n\{\{- end \}\}\n(?=\Z|\n)', text, re.S)
+    assert match, f"{chart.name}: no egressRules definition in _helpers.tpl"
+    return match.group(0).replace(f"{match.group(1)}.", "CHART.")
+
+
+def test_every_chart_renders_egress_with_the_same_template() -> None:
+    """networkPolicy.egress means the same in every chart: one definition, carried by each (the charts are
+    separate artifacts and share no library chart)."""
+    definitions = {chart.name: egress_rules_definition(chart) for chart in CHARTS}
+    assert len(set(definitions.values())) == 1, definitions

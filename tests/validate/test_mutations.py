@@ -97,6 +97,10 @@ def test_cli_prints_one_line_per_finding_and_exits_1(tmp_path: Path) -> None:
         "charts/fastapi/templates/deployment.yaml: fastapi-prod/Deployment/fastapi-prod: mlflow-uri: "
         "container fastapi has MLFLOW_TRACKING_URI="
         "'http://mlflow-dev-service.mlflow-dev.svc.cluster.local:5000', not "
-        "prod's MLflow http://mlflow-prod-service.mlflow-prod.svc.cluster.local:5000"
+        "prod's MLflow http://mlflow-prod-service.mlflow-prod.svc.cluster.local:5000",
+        "charts/fastapi/templates/deployment.yaml: fastapi-prod/Deployment/fastapi-prod: "
+        "networkpolicy-egress-reaches: container fastapi calls "
+        "http://mlflow-dev-service.mlflow-dev.svc.cluster.local:5000 (MLFLOW_TRACKING_URI), but no egress "
+        "rule allows namespace mlflow-dev on port 5000 (http)",
     ]
-    assert re.fullmatch(r"validate: 1 finding\(s\) in \d+\.\d\d s \(rules\)\n", result.stderr)
+    assert re.fullmatch(r"validate: 2 finding\(s\) in \d+\.\d\d s \(rules\)\n", result.stderr)

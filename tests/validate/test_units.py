@@ -13,8 +13,11 @@ import yaml
 from tooling.checks.findings import Finding
 from tooling.checks.rules.images import image_tag_problem
 from tooling.checks.rules.metallb import pool_ranges
+from tooling.checks.rules.network import selects
+from tooling.checks.rules.podsecurity import restricted_problems
 from tooling.checks.rules.sealedsecrets import check_sealedsecret_scope, sealing_scope
 from tooling.checks.rules.secrets import check_secret_sealed
+from tooling.checks.rules.supplychain import check_base_digest, check_pip_hashes, unhashed_requirements
 from tooling.infra.helm import Manifest, render_key
 from tooling.infra.helmignore import is_ignored, parse
 from tooling.infra.repository import Document, Repository
@@ -230,3 +233,121 @@ def test_the_render_key_hashes_only_what_helm_reads(tmp_path: Path) -> None:
 )
 def test_helmignore_matches_as_helm_does(patterns: str, path: str, is_dir: bool, ignored: bool) -> None:
     assert is_ignored(parse(patterns), path, is_dir) is ignored
+
+
+@pytest.mark.parametrize(
+    ("selector", "selected"),
+    [
+        ({}, True),
+        ({"matchLabels": {"app": "api"}}, True),
+        ({"matchLabels": {"app": "api", "tier": "web"}}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["api", "ui"]}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["api"]}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, True),
+    ],
+)
+def test_network_policy_pod_selection(selector: dict[str, Any], selected: bool) -> None:
+    policy = {"kind": "NetworkPolicy", "spec": {"podSelector": selector}}
+    assert selects(policy, {"app": "api"}) is selected
+
+
+def test_restricted_pod_security_names_each_problem() -> None:
+    compliant = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "app",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    assert list(restricted_problems(compliant)) == []
+    refused = {
+        "hostNetwork": True,
+        "securityContext": {},
+        "initContainers": [{"name": "init", "ports": [{"containerPort": 80, "hostPort": 80}]}],
+        "containers": [
+            {
+                "name": "app",
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]},
+                },
+            }
+        ],
+        "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
+    }
+    assert list(restricted_problems(refused)) == [
+        "hostNetwork is set",
+        "volume host is of type hostPath",
+        "container init: allowPrivilegeEscalation is not false",
+        "container init: capabilities.drop lacks ALL",
+        "container init: runAsNonRoot is not true",
+        "container init: seccompProfile is not RuntimeDefault or Localhost",
+        "container init: uses a hostPort",
+        "container app: privileged",
+        "container app: allowPrivilegeEscalation is not false",
+        "container app: adds the capabilities SYS_ADMIN",
+        "container app: runAsNonRoot is not true",
+        "container app: runs as uid 0",
+        "container app: seccompProfile is not RuntimeDefault or Localhost",
+    ]
+
+
+def _build_repository(dockerfile: str, lock: str) -> Repository:
+    repo = Repository(Path("."))
+    repo.build_files = {"image/Dockerfile": dockerfile, "image/requirements.lock": lock}
+    return repo
+
+
+HASHED_LOCK = "anyio==4.16.0 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via httpx\n"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "problems"),
+    [
+        (
+            "FROM python:3.11@sha256:" + "b" * 64 + "\nWORKDIR /app\nCOPY requirements.lock .\n"
+            "RUN pip install --no-cache-dir --require-hashes --no-deps \\\n"
+            "    -r requirements.lock && true\n",
+            [],
+        ),
+        (
+            "FROM python:3.11@sha256:" + "b" * 64 + "\nCOPY requirements.lock /opt/lock/\n"
+            "RUN uv pip install --system --require-hashes --no-deps -r /opt/lock/requirements.lock\n",
+            [],
+        ),
+        (
+            "FROM python:3.11\nCOPY requirements.lock /r.lock\n# a comment\nRUN pip install -r /r.lock\n",
+            [
+                "line 1: dockerfile-base-digest: base image 'python:3.11' is not pinned by digest "
+                "(<image>:<tag>@sha256:<digest>)",
+                "line 4: dockerfile-pip-hashes: pip install without --require-hashes --no-deps",
+            ],
+        ),
+        (
+            "FROM python:3.11@sha256:" + "b" * 64 + " AS build\nFROM build\n"
+            "RUN pip install --require-hashes --no-deps -r requirements.lock\n",
+            [
+                "line 3: dockerfile-pip-hashes: installs requirements.lock, which no COPY brings from the "
+                "build context"
+            ],
+        ),
+    ],
+)
+def test_dockerfile_supply_chain_rules(dockerfile: str, problems: list[str]) -> None:
+    repo = _build_repository(dockerfile, HASHED_LOCK)
+    findings = [*check_base_digest(repo), *check_pip_hashes(repo)]
+    assert [f"{f.object}: {f.rule}: {f.reason}" for f in findings] == problems
+
+
+def test_lock_requirements_without_a_sha256_are_named() -> None:
+    lock = (
+        HASHED_LOCK
+        + "numpy==2.4.6\n    # via pandas\nscipy>=1 ; python_version < '3.12' \\\n    --hash=sha256:"
+        + ("c" * 64 + "\n")
+    )
+    assert unhashed_requirements(lock) == ["numpy", "scipy"]

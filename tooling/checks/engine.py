@@ -17,7 +17,7 @@ from tooling.checks.rules import app_contract, run_rules
 from tooling.infra import helm
 from tooling.infra.applicationsets import GENERATED, generated_applications
 from tooling.infra.helm import HelmError, Manifest
-from tooling.infra.repository import Repository, is_object, load_documents, object_label
+from tooling.infra.repository import Repository, is_object, load_build_files, load_documents, object_label
 from tooling.infra.schemas import SchemaStore, default_locations
 from tooling.model import GITOPS_DIRS, KUBE_VERSION, Deployment, deployments
 
@@ -67,6 +67,7 @@ def validate(
             store = SchemaStore(schema_locations or default_locations(root), kube_version)
             findings += _schema_findings(repo, store)
         if "rules" in checks:
+            repo.build_files = load_build_files(root)
             findings += run_rules(repo)
         findings += [finding for problems in lints for finding in problems]
         for tool in pending:

@@ -17,7 +17,7 @@ from pathlib import Path
 from yamllint.config import YamlLintConfig
 
 from tooling.checks.findings import Finding
-from tooling.infra.repository import source_files, yaml_files
+from tooling.infra.repository import dockerfiles, yaml_files
 from tooling.model import TOOLS_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -86,15 +86,6 @@ def start_yamllint(root: Path) -> Pending:
 
     config_args = ["-c", str(config_file)] if config_file else ["-d", "default"]
     return _start([str(binary), "--strict", "-f", "parsable", *config_args, *map(str, files)], parse)
-
-
-def dockerfiles(root: Path) -> list[Path]:
-    names = ("Dockerfile", "Containerfile")
-    return [
-        path
-        for path in source_files(root)
-        if path.name in names or path.name.endswith(".Dockerfile") or path.name.startswith("Dockerfile.")
-    ]
 
 
 def start_hadolint(root: Path) -> Pending:

@@ -17,6 +17,7 @@ from tooling.infra.helm import FAST_LOADER, Manifest
 from tooling.model import CHARTS, ENVIRONMENTS, ENVIRONMENTS_DIR, GITOPS_DIRS, Deployment
 
 YAML_SUFFIXES = (".yaml", ".yml")
+DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
 SKIPPED_DIRS = frozenset(
     {".git", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 )
@@ -60,6 +61,8 @@ class Repository:
     app_settings: AppSettings | None = None
     applications: list[dict[str, Any]] = field(default_factory=list)
     """The Applications the ApplicationSets generate (``tooling.infra.applicationsets``)."""
+    build_files: dict[str, str] = field(default_factory=dict)
+    """Every Dockerfile and the requirement files beside it (its build context's locks): path → text."""
 
     def objects(self) -> Iterator[Document]:
         """Documents that are Kubernetes objects, to be validated and checked as such."""
@@ -96,6 +99,30 @@ def source_files(root: Path) -> Iterator[Path]:
             if name not in SKIPPED_DIRS and not name.startswith(SKIPPED_PREFIXES)
         )
         yield from (Path(directory) / name for name in sorted(files))
+
+
+def is_dockerfile(name: str) -> bool:
+    return (
+        name in ("Dockerfile", "Containerfile")
+        or name.startswith("Dockerfile.")
+        or name.endswith(".Dockerfile")
+    )
+
+
+def dockerfiles(root: Path) -> list[Path]:
+    return [path for path in source_files(root) if is_dockerfile(path.name)]
+
+
+def load_build_files(root: Path) -> dict[str, str]:
+    """Each Dockerfile and the requirement files in its folder (the build context its comment names)."""
+    files: dict[str, str] = {}
+    for dockerfile in dockerfiles(root):
+        beside = [
+            p for p in sorted(dockerfile.parent.iterdir()) if p.suffix in (".lock", ".txt") and p.is_file()
+        ]
+        for path in (dockerfile, *beside):
+            files[str(path.relative_to(root))] = path.read_text()
+    return files
 
 
 def yaml_files(root: Path) -> list[Path]:

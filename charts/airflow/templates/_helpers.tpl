@@ -238,3 +238,43 @@ schema up to date, so no component runs against an older schema.
   volumeMounts:
     {{- include "airflow.volumeMounts" . | nindent 4 }}
 {{- end }}
+
+{{/*
+The egress rules of networkPolicy.egress, one per destination (in key order): to the pods of its namespaces
+(by kubernetes.io/metadata.name, narrowed by podLabels) and to its CIDRs (minus except), on each of its ports
+over each of its protocols (TCP when unset). A destination with neither namespaces nor cidrs renders nothing,
+so that traffic stays refused. The three charts carry the same definition (tests/charts holds them so).
+*/}}
+{{- define "airflow.egressRules" -}}
+{{- range $name, $destination := .Values.networkPolicy.egress }}
+{{- if or $destination.namespaces $destination.cidrs }}
+# networkPolicy.egress.{{ $name }}
+- to:
+    {{- range $destination.namespaces }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ . }}
+      {{- with $destination.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+    {{- end }}
+    {{- range $destination.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+        {{- with $destination.except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+    {{- end }}
+  ports:
+    {{- range $port := $destination.ports }}
+    {{- range $protocol := $destination.protocols | default (list "TCP") }}
+    - port: {{ $port }}
+      protocol: {{ $protocol }}
+    {{- end }}
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

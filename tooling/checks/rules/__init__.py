@@ -12,8 +12,11 @@ from tooling.checks.rules import (
     ingress,
     metallb,
     mlflow_tracking,
+    network,
+    podsecurity,
     sealedsecrets,
     secrets,
+    supplychain,
 )
 from tooling.checks.rules.base import Rule
 from tooling.infra.repository import Repository
@@ -27,6 +30,9 @@ RULES: tuple[Rule, ...] = (
     *argocd.RULES,
     *metallb.RULES,
     *sealedsecrets.RULES,
+    *network.RULES,
+    *podsecurity.RULES,
+    *supplychain.RULES,
 )
 
 
