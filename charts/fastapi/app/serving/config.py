@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     slack_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     log_file: str = Field(default="/app/logs/fastapi.log", description="empty: stdout only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_queue_size: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="lines waiting for a stalled sink"
+    )
     max_batch_rows: int = Field(default=1000, ge=1, le=MOST_ROWS_PER_REQUEST)
     max_features: int = Field(default=1000, ge=1, le=MOST_FEATURES_PER_ROW, description="values per row")
     # 1000 rows of 100 features at ~25 bytes per JSON number is ~2.5 MB: the default leaves room above that.

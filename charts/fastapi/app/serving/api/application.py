@@ -71,7 +71,7 @@ async def _start(serving: Serving) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_file, _secrets(settings))
+        configure_logging(settings.log_level, settings.log_file, _secrets(settings), settings.log_queue_size)
         serving = Serving.from_settings(settings)
         app.state.serving = serving
         tasks: list[asyncio.Task[None]] = []

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from loguru import Logger, Message, Record
 
 FORMAT = "{time:YYYY-MM-DDTHH:mm:ss.SSSZ} {level} {message}"
-QUEUE_RECORDS = 10_000
-"""Records waiting for the sinks; beyond this they are dropped and counted, never waited for."""
 
 # C0 controls (CR, LF, ESC, ...), DEL, C1 controls and the Unicode line and paragraph separators: anything a
 # terminal or a log shipper could take as a new line or an instruction.
@@ -41,9 +39,9 @@ def escape_control(text: str) -> str:
 class _Writer:
     """The bounded queue in front of the real sinks, and the thread that drains it."""
 
-    def __init__(self, sinks: Logger) -> None:
+    def __init__(self, sinks: Logger, size: int) -> None:
         self._sinks = sinks
-        self._queue: queue.Queue[str | None] = queue.Queue(QUEUE_RECORDS)
+        self._queue: queue.Queue[str | None] = queue.Queue(size)
         self._dropped = 0  # since the last notice; only the writer thread resets it
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain, name="log-writer", daemon=True)
@@ -77,7 +75,8 @@ class _Writer:
 _writer: _Writer | None = None
 
 
-def configure_logging(level: str, log_file: str, secrets: list[str]) -> None:
+def configure_logging(level: str, log_file: str, secrets: list[str], queue_size: int) -> None:
+    """``queue_size``: records waiting for the sinks; beyond it they are dropped and counted."""
     global _writer
     secret_values = [value for value in secrets if value]
 
@@ -99,7 +98,7 @@ def configure_logging(level: str, log_file: str, secrets: list[str]) -> None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         # delay: the file is opened by the writer thread, so even an open that blocks cannot stall start-up.
         sinks.add(log_file, format="{message}", rotation="20 MB", retention=5, delay=True, diagnose=False)
-    _writer = _Writer(sinks)
+    _writer = _Writer(sinks, queue_size)
     logger.add(_writer.put, level=level, format=FORMAT, backtrace=False, diagnose=False)
 
 
