@@ -88,9 +88,22 @@ async def read_json(request: Request, adapter: TypeAdapter[Body]) -> Body:
 
 
 def json_body_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
-    """The OpenAPI ``requestBody`` of a route that reads its body with ``read_json``."""
+    """The OpenAPI ``requestBody`` of a route that reads its body with ``read_json``: the type's JSON schema
+    with its models inlined (a ``#/$defs`` reference would not resolve inside the OpenAPI document)."""
     schema = adapter.json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
 class RequestContextMiddleware:
