@@ -17,8 +17,16 @@ import httpx
 import pytest
 
 from tooling.infra.helm import parse_manifests, render_text
-from tooling.infra.localstack import ServerProcess, app_server, free_port, running, venv_bin
-from tooling.model import ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
+from tooling.infra.localstack import (
+    LOOPBACK,
+    ServerProcess,
+    app_command,
+    app_server,
+    free_port,
+    running,
+    venv_bin,
+)
+from tooling.model import APP_DIR, ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +111,30 @@ def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> Non
         assert status("mlflow.local") == 200
         assert status("mlflow-prod-service.mlflow-prod.svc.cluster.local:5000") == 403
         assert status("attacker.example") == 403
+
+
+def image_command() -> list[str]:
+    """The serving image's CMD (exec form, possibly continued over lines)."""
+    dockerfile = (APP_DIR / "Dockerfile").read_text().replace("\\\n", "")
+    [cmd] = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    command: list[str] = json.loads(cmd.removeprefix("CMD "))
+    return command
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_local_stack_starts_the_app_as_the_chart_and_the_image_do(env: str) -> None:
+    """The server's limits included: what the tests and the demo run is what the pods run."""
+    [deployment] = [obj for obj in rendered("fastapi", env) if obj["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    host = container["command"][container["command"].index("--host") + 1]  # the pod's, not loopback
+
+    def on_loopback(command: list[str]) -> list[str]:
+        return [LOOPBACK if arg == host else arg for arg in command]
+
+    local = ["uvicorn", *app_command(port)[1:]]
+    assert on_loopback(container["command"]) == local == on_loopback(image_command())
+    assert "--limit-concurrency" in local
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 from tooling.model import APP_DIR
 
@@ -170,9 +171,23 @@ def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[ServerProc
         yield server
 
 
+def server_limits() -> list[str]:
+    """The uvicorn limits the chart starts the app with (its values.yaml ``server``), as arguments."""
+    server = yaml.safe_load((APP_DIR.parent / "values.yaml").read_text())["server"]
+    return [
+        "--timeout-keep-alive", str(server["timeoutKeepAliveSeconds"]),
+        "--limit-concurrency", str(server["limitConcurrency"]),
+        "--timeout-graceful-shutdown", str(server["gracefulShutdownSeconds"]),
+    ]  # fmt: skip
+
+
 def app_command(port: int) -> list[str]:
-    """The image's start command (``uvicorn main:app`` from the app folder), bound to loopback."""
-    return [venv_bin("uvicorn"), "main:app", "--host", LOOPBACK, "--port", str(port), "--no-access-log"]
+    """The chart's and the image's start command (``uvicorn main:app`` from the app folder, the chart's server
+    limits), bound to loopback."""
+    return [
+        venv_bin("uvicorn"), "main:app", "--host", LOOPBACK, "--port", str(port), "--no-access-log",
+        *server_limits(),
+    ]  # fmt: skip
 
 
 @contextmanager

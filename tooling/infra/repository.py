@@ -49,6 +49,8 @@ class AppSettings:
     """The environment variables the app reads."""
     problems: Callable[[dict[str, str]], list[str]]
     """One line per variable whose value the app would reject (never the value itself)."""
+    client_routes: tuple[str, ...] = ()
+    """The paths clients outside the cluster may call (``serving.config.CLIENT_ROUTES``)."""
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The app contract: the fastapi chart sets exactly the variables the serving app reads, to values it takes.
+"""The app contract: the fastapi chart sets exactly the variables the serving app reads, to values it takes,
+and its Ingress routes nothing but the app's client routes.
 
 The app's own ``Settings`` model judges (field names, upper-cased, as pydantic-settings reads them), so "legal
 for the app" means exactly what the app accepts at start-up. It is imported normally (``tooling`` puts the
@@ -27,17 +28,17 @@ CODE_OPT_IN = "ALLOW_CODE_EXECUTING_MODELS"
 SOURCE_RULE = "app-settings-source"
 
 
-def imported_settings() -> tuple[type[BaseModel], Path]:
-    """The app's settings model as the app itself imports it, and the file it came from."""
-    from serving.config import Settings
+def imported_settings() -> tuple[type[BaseModel], Path, tuple[str, ...]]:
+    """The app's settings model as the app itself imports it, the file it came from, its client routes."""
+    from serving.config import CLIENT_ROUTES, Settings
 
-    return Settings, Path(inspect.getfile(Settings)).resolve()
+    return Settings, Path(inspect.getfile(Settings)).resolve(), CLIENT_ROUTES
 
 
 def load(repo: Repository) -> list[Finding]:
     """Set ``repo.app_settings`` from the app's model; a model that cannot be used is a finding."""
     try:
-        model, imported = imported_settings()
+        model, imported, client_routes = imported_settings()
     except Exception as error:  # the app's module: any import-time error is theirs to see, in one line
         return [Finding("(app settings)", "Settings", "app-settings", f"cannot import: {error!r}")]
     source = imported.relative_to(REPO_ROOT) if imported.is_relative_to(REPO_ROOT) else imported
@@ -51,7 +52,7 @@ def load(repo: Repository) -> list[Finding]:
         )
         return [Finding(str(source), "Settings", SOURCE_RULE, reason)]
     repo.app_settings = AppSettings(
-        str(source), tuple(name.upper() for name in model.model_fields), _judge(model)
+        str(source), tuple(name.upper() for name in model.model_fields), _judge(model), client_routes
     )
     return []
 
@@ -127,6 +128,37 @@ def _enabled(value: str) -> bool:
         return False  # not a boolean at all: app-values reports it
 
 
+ROUTED_PATH_TYPES = ("Exact", "Prefix")
+
+
+def check_app_ingress(repo: Repository) -> Iterator[Finding]:
+    """Reload, release, the metrics, the docs and the experiment's data are an operator's, reached in-cluster:
+    an Ingress path must be one of the app's client routes, matched exactly or as a prefix (which adds only
+    paths below it, where the app has none); a default backend or a regex path would route everything."""
+    settings = repo.app_settings
+    if settings is None:
+        return
+    allowed = ", ".join(settings.client_routes)
+    for deployment, manifest in rendered_kind(repo, "Ingress"):
+        if deployment.component != "fastapi":
+            continue
+        spec = mapping(manifest.obj.get("spec"))
+        routed = [("defaultBackend", "every path")] if spec.get("defaultBackend") else []
+        for rule in sequence(spec.get("rules")):
+            for entry in sequence(dig(mapping(rule), "http", "paths")):
+                path, path_type = mapping(entry).get("path"), mapping(entry).get("pathType")
+                if path not in settings.client_routes or path_type not in ROUTED_PATH_TYPES:
+                    routed.append((str(path_type), repr(path)))
+        for path_type, path in routed:
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "app-ingress-client-api",
+                f"routes {path_type} {path} from outside the cluster; only the app's client routes may be "
+                f"({allowed}, Exact or Prefix: {settings.source} CLIENT_ROUTES)",
+            )
+
+
 def _app_containers(
     repo: Repository,
 ) -> Iterator[tuple[Any, Manifest, dict[str, Any], dict[str, str | None]]]:
@@ -150,6 +182,11 @@ RULES = (
         "app-settings",
         "the fastapi chart sets exactly the variables the app's Settings reads",
         check_app_settings,
+    ),
+    Rule(
+        "app-ingress-client-api",
+        "the fastapi Ingress routes only the app's client API; operator routes stay in-cluster",
+        check_app_ingress,
     ),
     Rule(
         "app-values",

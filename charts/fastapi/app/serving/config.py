@@ -10,16 +10,36 @@ import sys
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVED_VARIANTS: tuple[str, ...] = ("A", "B")
 """The registry aliases this app serves; nothing else can be loaded, reloaded or routed to."""
 
+CLIENT_ROUTES: tuple[str, ...] = (
+    "/predict",
+    *(f"/variant/{variant}/predict" for variant in SERVED_VARIANTS),
+    "/feedback",
+    "/health",
+)
+"""The only paths the chart's ingress may route from outside the cluster (``make validate`` holds it to them).
+Everything else is an operator's: reload, release and its sync, /experiment, /models, /metrics, the docs."""
+
 Variant = Literal["A", "B"]
 Percent = Annotated[int, Field(ge=0, le=100)]
 MOST_ROWS_PER_REQUEST = 100_000
 """The ceiling of MAX_BATCH_ROWS: no request, and so no label list, is ever longer."""
+MOST_FEATURES_PER_ROW = 100_000
+"""The ceiling of MAX_FEATURES."""
+MOST_BODY_BYTES = 256 * 1024 * 1024
+"""The ceiling of MAX_BODY_BYTES."""
+
+
+def normalize_token(value: str) -> str:
+    """The one rule for the reload token, applied to the configured secret and to every presented
+    ``x-token``: surrounding whitespace is not part of it (``kubectl create secret --from-file`` keeps the
+    file's newline). The pipeline sends its token by the same rule (``mlpipeline.release.fleet``)."""
+    return value.strip()
 
 
 class RoutingMode(StrEnum):
@@ -51,7 +71,15 @@ class Settings(BaseSettings):
     slack_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     log_file: str = Field(default="/app/logs/fastapi.log", description="empty: stdout only")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_queue_size: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="lines waiting for a stalled sink"
+    )
     max_batch_rows: int = Field(default=1000, ge=1, le=MOST_ROWS_PER_REQUEST)
+    max_features: int = Field(default=1000, ge=1, le=MOST_FEATURES_PER_ROW, description="values per row")
+    # 1000 rows of 100 features at ~25 bytes per JSON number is ~2.5 MB: the default leaves room above that.
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, le=MOST_BODY_BYTES, description="larger bodies: 413, never parsed"
+    )
     registry_poll_seconds: float = Field(default=30.0, ge=0, description="0 disables the watcher")
     startup_load_attempts: int = Field(default=5, ge=1, le=100)
     startup_retry_seconds: float = Field(default=2.0, ge=0, le=60)
@@ -78,6 +106,11 @@ class Settings(BaseSettings):
         description="also load formats whose loading runs the model's code (pickle, cloudpickle, models "
         "from code); off: only sklearn models serialized with skops, whose types the app trusts",
     )
+
+    @field_validator("reload_secret_token", mode="before")
+    @classmethod
+    def _normalized_token(cls, value: object) -> object:
+        return normalize_token(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _empty_secrets_mean_unset(self) -> Settings:

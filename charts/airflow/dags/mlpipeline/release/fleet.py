@@ -34,10 +34,16 @@ MAX_CONCURRENCY = 16
 EXPERIMENT_TIMEOUT_SECONDS = 30.0
 
 
+def normalize_token(value: str) -> str:
+    """The reload token's one rule, the serving app's too (``serving.config.normalize_token``; a contract
+    test pins both): surrounding whitespace, such as a ``--from-file`` secret's newline, is not part of it."""
+    return value.strip()
+
+
 class HttpFleet:
     def __init__(self, spec: str, token: str, *, resolve: Resolver = resolve_ipv4) -> None:
         self._spec = spec
-        self._token = token.strip()
+        self._token = normalize_token(token)
         self._resolve = resolve
 
     def replicas(self) -> list[str]:

@@ -9,20 +9,27 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from loguru import logger
 
-from serving.api.http import FastJSONResponse, RequestContextMiddleware, install_error_handlers
+from serving.api.http import (
+    BodyLimitMiddleware,
+    FastJSONResponse,
+    RequestContextMiddleware,
+    install_error_handlers,
+)
 from serving.api.routes import outcomes, predict, release, reload, status
 from serving.config import Settings
 from serving.inference.service import Serving
 from serving.repository.hot_swap import load_at_startup
-from serving.telemetry.logging import configure_logging
+from serving.telemetry.logging import close_logging, configure_logging
 
 
 class StartupError(RuntimeError):
     """No variant could be loaded: the process must exit so the orchestrator restarts it visibly."""
 
 
-# How long a shutdown may spend writing the prediction log's queue (Kubernetes' grace period is 30 s).
+# How long a shutdown may spend writing the prediction log's queue, then the log lines' queue: with the
+# chart's preStop delay (5 s) both fit in its terminationGracePeriodSeconds (30 s).
 LOG_FLUSH_ON_SHUTDOWN_SECONDS = 10.0
+LOG_LINES_ON_SHUTDOWN_SECONDS = 2.0
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -64,7 +71,7 @@ async def _start(serving: Serving) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_file, _secrets(settings))
+        configure_logging(settings.log_level, settings.log_file, _secrets(settings), settings.log_queue_size)
         serving = Serving.from_settings(settings)
         app.state.serving = serving
         tasks: list[asyncio.Task[None]] = []
@@ -88,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
                 serving.shadow_executor.shutdown(wait=False, cancel_futures=True)
             if serving.log_writer is not None:  # SIGTERM lands here: what was served gets written
                 await asyncio.to_thread(serving.log_writer.close, LOG_FLUSH_ON_SHUTDOWN_SECONDS)
-            await logger.complete()
+            await asyncio.to_thread(close_logging, LOG_LINES_ON_SHUTDOWN_SECONDS)
 
     app = FastAPI(
         title="Model serving",
@@ -97,6 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
     )
+    # The last added runs first: the request context (id, log line, metrics) wraps the body limit's 413s too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     install_error_handlers(app)
     for router in (predict.router, outcomes.router, release.router, reload.router, status.router):

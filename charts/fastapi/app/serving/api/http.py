@@ -1,16 +1,18 @@
-"""HTTP plumbing: fast JSON responses, the request-context middleware, and one-line error bodies."""
+"""HTTP plumbing: fast JSON responses, the body limit, the request-context middleware, one-line errors."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.repository.trust import to_json
@@ -22,6 +24,86 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return to_json(content)
+
+
+class BodyTooLarge(HTTPException):
+    """413 naming the limit; an HTTPException so that FastAPI's body reading lets it through unchanged."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes (MAX_BODY_BYTES)")
+
+
+class BodyLimitMiddleware:
+    """Refuse a body over ``max_bytes`` before anything parses it.
+
+    A declared ``Content-Length`` over the limit is answered at once, unread. Otherwise the bytes are counted
+    as they arrive, so a chunked body without a length is cut at the limit too: the receive that crosses it
+    raises ``BodyTooLarge`` and the server discards the rest. Memory stays bounded by the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            error = BodyTooLarge(self.max_bytes)
+            await FastJSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+Body = TypeVar("Body")
+# Bodies above this are validated on a worker thread: the event loop keeps answering (probes, other clients)
+# while a large one is parsed; small ones are cheaper to validate in place.
+PARSE_OFF_LOOP_BYTES = 64 * 1024
+
+
+async def read_json(request: Request, adapter: TypeAdapter[Body]) -> Body:
+    """The request's JSON body validated as ``adapter``'s type; a 422 naming the problem otherwise."""
+    body = await request.body()
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    try:
+        if len(body) > PARSE_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(adapter.validate_json, body)
+        return adapter.validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
+
+
+def json_body_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads its body with ``read_json``: the type's JSON schema
+    with its models inlined (a ``#/$defs`` reference would not resolve inside the OpenAPI document)."""
+    schema = adapter.json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
 class RequestContextMiddleware:

@@ -22,13 +22,17 @@ class InputError(ValueError):
     """The client's input does not fit the model; the message names the problem and is safe to return."""
 
 
-def to_matrix(rows: list[list[float]], *, n_features: int | None, max_rows: int) -> npt.NDArray[np.float64]:
-    """Rows: non-empty, at most ``max_rows``, all as wide as the model's signature (when it has one)."""
+def to_matrix(
+    rows: list[list[float]], *, n_features: int | None, max_rows: int, max_features: int
+) -> npt.NDArray[np.float64]:
+    """Rows: non-empty, at most ``max_rows`` of at most ``max_features``, as wide as the model's signature."""
     if not rows:
         raise InputError("data must contain at least one row")
     if len(rows) > max_rows:
         raise InputError(f"data has {len(rows)} rows; at most {max_rows} are accepted per request")
     width = len(rows[0])
+    if width > max_features:
+        raise InputError(f"data[0] has {width} values; at most {max_features} features are accepted per row")
     for index, row in enumerate(rows):
         if len(row) != width:
             raise InputError(

@@ -78,6 +78,15 @@ SHADOW = Counter(
 )
 
 
+LOG_RECORDS_DROPPED = Counter(
+    "serving_log_records_dropped_total", "Log records dropped while the log sink stalled (queue full)"
+)
+
+
+def record_log_record_dropped() -> None:
+    LOG_RECORDS_DROPPED.inc()
+
+
 def record_log_drop() -> None:
     LOG_DROPPED.inc()
 

@@ -7,7 +7,7 @@ import hmac
 
 from fastapi import HTTPException, Request
 
-from serving.config import SERVED_VARIANTS
+from serving.config import SERVED_VARIANTS, normalize_token
 from serving.inference.service import Serving
 
 
@@ -23,11 +23,14 @@ def require_served(alias: str) -> None:
 
 
 def authorize(serving: Serving, token: str | None) -> None:
-    """The ``x-token`` check of reload and sync; without a configured token both are disabled."""
+    """The ``x-token`` check of reload and sync, before anything else they do (an unknown alias is only named
+    to a caller who holds the token); without a configured token both are disabled. The configured token was
+    normalized by the same rule at start-up; the comparison takes the same time wherever they differ."""
     expected = serving.settings.reload_secret_token
     if expected is None:
         raise HTTPException(503, "reload is disabled: RELOAD_SECRET_TOKEN is not configured")
-    if not token:
+    presented = normalize_token(token or "")
+    if not presented:
         raise HTTPException(401, "x-token header is required")
-    if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
         raise HTTPException(403, "x-token is not valid")

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from loguru import logger
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
 
-from serving.api.http import FastJSONResponse
+from serving.api.http import FastJSONResponse, json_body_schema, read_json
 from serving.api.routes.dependencies import serving_of
 from serving.config import MOST_ROWS_PER_REQUEST
 from serving.inference.service import Serving
@@ -37,6 +37,10 @@ class Label(BaseModel):
     label: Scalar | Annotated[list[Scalar], Field(max_length=MOST_ROWS_PER_REQUEST)] = Field(
         description="the true value: one per predicted row (a scalar for a one-row request)", examples=[1]
     )
+
+
+# Read by ``read_json`` (a large list is validated off the event loop), documented in the schema all the same.
+FEEDBACK_BODY: TypeAdapter[Label | list[Label]] = TypeAdapter(Label | list[Label])
 
 
 def _log(serving: Serving) -> PredictionLog:
@@ -76,13 +80,16 @@ STATUS_CODES = {"unknown": 404, "conflict": 409, "invalid": 422}
         404: {"description": "no logged prediction has this request id"},
         409: {"description": "the request id already has a different label"},
         422: {"description": "the label does not fit the prediction"},
+        413: {"description": "the body is larger than MAX_BODY_BYTES"},
         503: {"description": "the prediction log is unavailable"},
     },
+    openapi_extra=json_body_schema(FEEDBACK_BODY),
 )
-async def post_feedback(request: Request, payload: Label | list[Label]) -> FastJSONResponse:
+async def post_feedback(request: Request) -> FastJSONResponse:
     """Labels for logged predictions: one object, or a list (per-item results). The same label again is
     accepted; a different label for a labelled request is a conflict."""
     serving = serving_of(request)
+    payload = await read_json(request, FEEDBACK_BODY)
     items = payload if isinstance(payload, list) else [payload]
     limit = serving.settings.feedback_max_items
     if not items or len(items) > limit:

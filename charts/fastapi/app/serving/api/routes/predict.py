@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from loguru import logger
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from starlette.background import BackgroundTask
 
-from serving.api.http import FastJSONResponse
+from serving.api.http import FastJSONResponse, json_body_schema, read_json
 from serving.api.routes.dependencies import require_served, serving_of
 from serving.config import RoutingMode
 from serving.inference.inputs import InputError, PredictRequest, to_matrix
@@ -40,15 +40,18 @@ CLIENT_ID_PARAMETER = {
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown variant"},
+    413: {"description": "the body is larger than MAX_BODY_BYTES"},
     422: {"description": "invalid input; the detail names the problem"},
     503: {"description": "no model loaded for the variant"},
 }
+# The body is read by ``read_json``, not declared as a parameter: a large one is then validated off the event
+# loop. The schema still documents it.
+PREDICT_BODY = TypeAdapter(PredictRequest)
 
 
-async def _serve(
-    request: Request, payload: PredictRequest, decision: Decision, *, fallback: bool
-) -> FastJSONResponse:
+async def _serve(request: Request, decision: Decision, *, fallback: bool) -> FastJSONResponse:
     serving = serving_of(request)
+    payload = await read_json(request, PREDICT_BODY)
     wanted = decision.wanted
     try:
         selection = serving.select(wanted, fallback=fallback)
@@ -59,8 +62,12 @@ async def _serve(
     if selection.fell_back:
         headers["x-variant-fallback"] = f"{wanted}->{model.variant}"
     try:
+        settings = serving.settings
         rows = to_matrix(
-            payload.data, n_features=model.predictor.n_features, max_rows=serving.settings.max_batch_rows
+            payload.data,
+            n_features=model.predictor.n_features,
+            max_rows=settings.max_batch_rows,
+            max_features=settings.max_features,
         )
     except InputError as error:
         raise HTTPException(422, str(error)) from None
@@ -106,16 +113,21 @@ def _client_id(request: Request) -> str | None:
     "/predict",
     response_model=PredictResponse,
     responses=ERRORS,
-    openapi_extra={"parameters": [CLIENT_ID_PARAMETER]},
+    openapi_extra={"parameters": [CLIENT_ID_PARAMETER], **json_body_schema(PREDICT_BODY)},
 )
-async def predict(request: Request, payload: PredictRequest) -> FastJSONResponse:
+async def predict(request: Request) -> FastJSONResponse:
     """Route by ``x-client-id`` under the configured mode; falls back to the other variant if needed."""
     serving = serving_of(request)
-    return await _serve(request, payload, serving.route(_client_id(request)), fallback=True)
+    return await _serve(request, serving.route(_client_id(request)), fallback=True)
 
 
-@router.post("/variant/{alias}/predict", response_model=PredictResponse, responses=ERRORS)
-async def predict_variant(request: Request, alias: str, payload: PredictRequest) -> FastJSONResponse:
+@router.post(
+    "/variant/{alias}/predict",
+    response_model=PredictResponse,
+    responses=ERRORS,
+    openapi_extra=json_body_schema(PREDICT_BODY),
+)
+async def predict_variant(request: Request, alias: str) -> FastJSONResponse:
     """Predict with an explicit variant (A or B)."""
     require_served(alias)
-    return await _serve(request, payload, serving_of(request).explicit(alias), fallback=False)
+    return await _serve(request, serving_of(request).explicit(alias), fallback=False)
