@@ -144,6 +144,7 @@ class FakeReplica:
     mode: str
     reachable: bool = True
     frozen: bool = False  # ignores syncs: a replica that disagrees with the fleet
+    rejects_token: bool = False  # its Secret holds another reload token: every sync answers 403
     b_missing: bool = False  # routes B's clients to A (B not loaded here): fallbacks
     state: ReleaseState | None = None
     versions: dict[str, str | None] = field(default_factory=lambda: {"A": None, "B": None})
@@ -250,9 +251,15 @@ class FakeFleet:
         return self.token_problem
 
     def sync_all(self) -> list[ReplicaView]:
+        views = []
         for replica in self.replicas:
+            if replica.reachable and replica.rejects_token:
+                detail = "POST /release/sync: HTTP 403 x-token is not valid"
+                views.append(ReplicaView(replica.url, False, detail=detail, token_rejected=True))
+                continue
             self._apply(replica)
-        return [replica.view() for replica in self.replicas]
+            views.append(replica.view())
+        return views
 
     def status_all(self) -> list[ReplicaView]:
         return [replica.view() for replica in self.replicas]

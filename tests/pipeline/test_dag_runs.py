@@ -145,7 +145,7 @@ def test_below_threshold_registers_nothing_and_notifies(
     assert "nothing registered" in fresh_slack.messages[0]
 
 
-def test_a_replica_refusing_the_release_rolls_it_back_and_fails_the_run(
+def test_a_replica_refusing_the_reload_token_fails_the_run_in_one_line_with_nothing_moved(
     serving_pool: ServingPool, airflow_home: AirflowHome, fresh_slack: WebhookReceiver, tmp_path: Path
 ) -> None:
     refusing = serving_pool.refusing
@@ -164,6 +164,11 @@ def test_a_replica_refusing_the_release_rolls_it_back_and_fails_the_run(
         assert report["versions"] == before, url
         assert report["live"] == live, url
     messages = fresh_slack.messages
-    assert any(f"{refusing.url}" in message and "HTTP 403" in message for message in messages), messages
+    rejected = f"reload token rejected by replica {refusing.url} (POST /release/sync: HTTP 403"
+    assert any(rejected in message and "nothing moved" in message for message in messages), messages
     assert any("task_id=release" in message and "log_url=" in message for message in messages)
-    assert any("rolling back release" in message for message in messages)
+    assert not any("rolling back release" in message for message in messages)  # nothing to roll back
+    log = (tmp_path / "run.log").read_text()
+    assert rejected in log
+    assert RELOAD_TOKEN not in log
+    assert OTHER_TOKEN not in log

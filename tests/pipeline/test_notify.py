@@ -44,6 +44,27 @@ def test_down_or_malformed_webhooks_never_leak_the_url(caplog: pytest.LogCapture
     assert "slack webhook failed (ConnectError)" in caplog.text
 
 
+@pytest.mark.parametrize("webhook", ["accepting", "refusing", "down"])
+def test_no_log_line_carries_the_webhook_secret_even_at_debug(
+    webhook: str, fresh_slack: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every logger at DEBUG, as an operator chasing a problem would set it: httpx would log the full URL.
+    caplog.set_level(logging.DEBUG)
+    url, secret = fresh_slack.url, fresh_slack.path
+    if webhook == "refusing":
+        fresh_slack.status = 500
+    elif webhook == "down":
+        url = f"http://{LOOPBACK}:{free_port()}{secret}"
+
+    sent = SlackNotifier(url, timeout_seconds=2).send("an alert")
+
+    assert sent is (webhook == "accepting")
+    assert caplog.records, "nothing was logged: the assertion below would prove nothing"
+    assert secret not in caplog.text
+    if webhook == "accepting":
+        assert fresh_slack.messages == ["an alert"]
+
+
 def test_from_env_reads_the_webhook_and_falls_back_to_a_sane_timeout(
     monkeypatch: pytest.MonkeyPatch, fresh_slack: WebhookReceiver
 ) -> None:

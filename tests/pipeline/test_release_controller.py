@@ -709,6 +709,41 @@ def test_a_replica_that_does_not_converge_is_named_and_the_release_rolled_back()
     assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
 
 
+TOKEN_REJECTED = (
+    "reload token rejected by replica http://replica-2 (POST /release/sync: HTTP 403 x-token is not valid): "
+    "the pipeline's RELOAD_SECRET_TOKEN is not the app's"
+)
+
+
+def test_a_replica_refusing_the_token_stops_the_release_in_one_line_before_anything_moves() -> None:
+    r = rig("canary")
+    r.fleet.replicas[1].rejects_token = True
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert outcome.lines == (f"release of v7 not started, nothing moved: {TOKEN_REJECTED}",)
+    assert r.registry.events == []
+
+
+def test_a_token_refused_mid_release_stops_at_once_and_the_aliases_are_restored() -> None:
+    r = rig("canary")
+    # The replica restarts mid-canary with another Secret's token (the clock ticks during the first step).
+    r.clock.listeners.append(lambda _seconds: setattr(r.fleet.replicas[1], "rejects_token", True))
+
+    outcome = r.controller.release(CANDIDATE)
+
+    assert outcome.exit_code == 1
+    assert f"stopped: {TOKEN_REJECTED}" in r.text()
+    assert "did not converge" not in r.text()  # no retry while waiting: a wrong token never becomes right
+    assert outcome.lines[-1].endswith(TOKEN_REJECTED)
+    assert r.registry.aliases() == {"A": OLD_A, "B": OLD_B}
+    state = r.registry.read_state()
+    assert state is not None
+    assert state.phase == "rolled_back"
+    assert served(r, "B") == {OLD_B, CANDIDATE}  # replica-1 followed the rollback; replica-2 refused both
+
+
 def test_status_lists_every_replica_and_whether_they_agree() -> None:
     r = rig("canary")
     r.controller.release(CANDIDATE)

@@ -141,6 +141,8 @@ def test_a_refused_sync_names_the_replica_and_the_reason(replica: str) -> None:
     [view] = fleet.sync_all()
 
     assert view.line() == f"{replica}: FAILED (POST /release/sync: HTTP 401 invalid token)"
+    assert view.token_rejected
+    assert not any(view.token_rejected for view in HttpFleet(replica, "wrong-token").status_all())
 
 
 def test_a_missing_token_is_reported_before_any_call() -> None:

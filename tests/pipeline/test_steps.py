@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from mlpipeline import steps
 from mlpipeline.notify import SlackNotifier
+from tests.pipeline.support import RELOAD_TOKEN, ServingPool, alias_versions
 from tests.webhook import WebhookReceiver
-from tooling.infra.localstack import ServerProcess
+from tooling.infra.localstack import ServerProcess, release_environment
 
 
 def runtime(tracking_uri: str, slack: WebhookReceiver, **environ: str) -> steps.Runtime:
@@ -53,3 +55,32 @@ def test_rolling_back_a_version_that_was_never_released_changes_nothing(
     )
     assert lines == ["nothing to roll back: v99 was never released"]
     assert fresh_slack.messages == lines
+
+
+@pytest.mark.slow
+def test_a_reload_token_the_replicas_refuse_fails_the_release_in_one_line_with_nothing_moved(
+    serving_pool: ServingPool, fresh_slack: WebhookReceiver
+) -> None:
+    # The pipeline's Secret holds another token than the app's (real replicas, real MLflow).
+    wrong_token = "pipeline-secret-that-the-app-does-not-hold"
+    pool, version = serving_pool, serving_pool.versions["A"]
+    environ = release_environment(pool.mlflow_url, pool.model_name, pool.urls, wrong_token)
+    aliases = alias_versions(pool.mlflow_url, pool.model_name)
+    releases = [httpx.get(f"{url}/release", timeout=10).json() for url in pool.urls]
+
+    with pytest.raises(steps.StepFailed) as raised:
+        steps.release(runtime(pool.mlflow_url, fresh_slack, **environ), pool.model_name, version, None)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"release of {pool.model_name} v{version} did not complete: release of v{version} not started, "
+        f"nothing moved: reload token rejected by replica {', '.join(pool.urls)} "
+        "(POST /release/sync: HTTP 403"
+    ), message
+    assert message.endswith("): the pipeline's RELOAD_SECRET_TOKEN is not the app's")
+    assert "\n" not in message
+    assert alias_versions(pool.mlflow_url, pool.model_name) == aliases
+    assert [httpx.get(f"{url}/release", timeout=10).json() for url in pool.urls] == releases
+    for text in (message, *fresh_slack.messages):
+        assert wrong_token not in text
+        assert RELOAD_TOKEN not in text

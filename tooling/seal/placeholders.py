@@ -48,6 +48,7 @@ CONTRACT: tuple[SecretContract, ...] = (
     SecretContract(
         "airflow", "airflow-api-secrets", ("AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET")
     ),
+    SecretContract("airflow", "airflow-admin-user", ("AIRFLOW_ADMIN_PASSWORD",)),
     SecretContract("mlflow", "mlflow-s3-credentials", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
     SecretContract("mlflow", "mlflow-backend-store", ("MLFLOW_BACKEND_STORE_URI",)),
 )
@@ -74,6 +75,7 @@ def placeholder_values(env: str) -> dict[str, str]:
         ),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(24),
         "AWS_ACCESS_KEY_ID": "".join(
             secrets.choice(string.ascii_uppercase + string.digits) for _ in range(20)
         ),

@@ -92,6 +92,9 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: airflow.utils.net.get_host_ip_address
 - name: AIRFLOW__API__BASE_URL
   value: {{ include "airflow.baseUrl" . | quote }}
+# Users and roles in the metadata DB (FAB provider); the default SimpleAuthManager is for development only.
+- name: AIRFLOW__CORE__AUTH_MANAGER
+  value: airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager
 {{- range $name, $value := .Values.airflow.extraConfig }}
 - name: {{ $name }}
   value: {{ $value | quote }}

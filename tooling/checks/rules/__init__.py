@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tooling.checks.findings import Finding
 from tooling.checks.rules import (
+    airflow_auth,
     app_contract,
     argocd,
     images,
@@ -25,6 +26,7 @@ RULES: tuple[Rule, ...] = (
     *secrets.RULES,
     *ingress.RULES,
     *mlflow_tracking.RULES,
+    *airflow_auth.RULES,
     *app_contract.RULES,
     *images.RULES,
     *argocd.RULES,

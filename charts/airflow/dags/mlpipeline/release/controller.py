@@ -363,6 +363,7 @@ class ReleaseController:
         while True:
             try:
                 views = self._fleet.sync_all()
+                _stop_if_token_rejected(views)
                 problems = [f"{v.url}: {why}" for v in views if (why := _disagreement(v, state, versions))]
             except DiscoveryError as error:
                 views, problems = [], [str(error)]
@@ -395,6 +396,8 @@ class ReleaseController:
         problem = self._fleet.sync_problem()
         if problem:
             raise UsageError(problem)
+        # A sync before anything is recorded: a replica refusing the token stops the release, nothing moved.
+        _stop_if_token_rejected(self._fleet.sync_all())
         current = self._store.read_state()
         if current is not None and not current.settled:
             if (
@@ -737,6 +740,16 @@ class ReleaseController:
         if done:
             self._say(done)
         return True
+
+
+def _stop_if_token_rejected(views: list[ReplicaView]) -> None:
+    """A replica refusing the reload token stops at once: no wait or retry makes two Secrets agree."""
+    rejected = [view for view in views if view.token_rejected]
+    if rejected:
+        raise Stopped(
+            f"reload token rejected by replica {', '.join(view.url for view in rejected)} "
+            f"({rejected[0].detail}): the pipeline's RELOAD_SECRET_TOKEN is not the app's"
+        )
 
 
 def _disagreement(view: ReplicaView, state: ReleaseState, versions: Mapping[str, str | None]) -> str:

@@ -98,7 +98,10 @@ def _view(http: httpx.Client, url: str, method: str, path: str, headers: dict[st
     except httpx.HTTPError as error:
         return ReplicaView(url, False, detail=transport_failure(error))
     if response.status_code != 200:
-        return ReplicaView(url, False, detail=f"{method} {path}: {response_detail(response)}")
+        rejected = "x-token" in headers and response.status_code in (401, 403)
+        return ReplicaView(
+            url, False, detail=f"{method} {path}: {response_detail(response)}", token_rejected=rejected
+        )
     try:
         return ReplicaView.from_body(url, response.json())
     except ValueError:

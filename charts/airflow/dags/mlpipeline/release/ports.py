@@ -41,6 +41,8 @@ class ReplicaView:
     phase: str | None = None
     versions: Mapping[str, str | None] = field(default_factory=dict)
     state_error: str | None = None
+    # The replica refused the reload token (401/403): no retry can fix that, only the two Secrets agreeing.
+    token_rejected: bool = False
 
     @classmethod
     def from_body(cls, url: str, body: object) -> ReplicaView:
