@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tooling.infra.helm import parse_manifests, render_text
-from tooling.infra.localstack import ServerProcess, app_server, free_port, running, venv_bin
+from tooling.infra.localstack import MlflowServer, app_server, free_port, running, venv_bin
 from tooling.model import ENVIRONMENTS, REPO_ROOT, Deployment, mlflow_service_url
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_serving_app_runs_on_the_rendered_environment(
-    env: str, mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path: Path
+    env: str, mlflow: MlflowServer, seeded_versions: dict[str, str], tmp_path: Path
 ) -> None:
     [deployment] = [obj for obj in rendered("fastapi", env) if obj["kind"] == "Deployment"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
@@ -117,7 +117,7 @@ def test_serving_app_runs_on_the_rendered_environment(
     assert settings["LOG_FILE"].startswith(log_mount + "/")
 
     log_file = tmp_path / "logs" / Path(settings["LOG_FILE"]).name
-    settings |= {"MLFLOW_TRACKING_URI": mlflow.url, "LOG_FILE": str(log_file), "RELOAD_SECRET_TOKEN": "t"}
+    settings |= {**mlflow.serving_env(), "LOG_FILE": str(log_file), "RELOAD_SECRET_TOKEN": "t"}
     with app_server(settings, tmp_path / "app.out") as app:
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             path = container[probe]["httpGet"]["path"]
