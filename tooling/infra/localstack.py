@@ -208,6 +208,10 @@ AUTH_DEFAULT_PERMISSION = "READ"
 model and change nothing; the writer owns (MANAGE) what it creates."""
 
 
+AUTH_CACHE_TTL_SECONDS = 60
+"""How long the auth app trusts a verified password without hashing it again (the charts use the same)."""
+
+
 def _auth_config(workdir: Path, admin: Credentials) -> Path:
     """The basic-auth app's ini: the user store beside the backend store, the admin created on first start."""
     config = configparser.ConfigParser(interpolation=None)
@@ -217,6 +221,10 @@ def _auth_config(workdir: Path, admin: Credentials) -> Path:
         "admin_username": admin.username,
         "admin_password": admin.password,
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        # Each check of a password hashes it (werkzeug's scrypt: about a second per request on a busy two-core
+        # machine); a verified (user, password) is remembered this long instead. A password change through the
+        # API takes effect at once on the worker that handles it (the local server has one).
+        "auth_cache_ttl_seconds": str(AUTH_CACHE_TTL_SECONDS),
     }
     path = workdir / "basic_auth.ini"
     path.touch(mode=0o600)
