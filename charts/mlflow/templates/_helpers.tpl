@@ -74,3 +74,14 @@ Host headers MLflow accepts: the Service by every in-cluster DNS form, bare and 
 {{- $hosts = concat $hosts (list "localhost" "localhost:*" "127.0.0.1:*") .Values.server.extraAllowedHosts }}
 {{- join "," $hosts }}
 {{- end }}
+
+{{/* The basic-auth app's admin, from the auth Secret (MLflow reads these over the config file). */}}
+{{- define "mlflow.adminEnv" -}}
+{{- range $key := list "MLFLOW_AUTH_ADMIN_USERNAME" "MLFLOW_AUTH_ADMIN_PASSWORD" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.auth.secret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
