@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tooling.model import APP_DIR
+from tooling.model import APP_DIR, REPO_ROOT
 
 LOOPBACK = "127.0.0.1"
 
@@ -208,6 +208,9 @@ AUTH_DEFAULT_PERMISSION = "READ"
 model and change nothing; the writer owns (MANAGE) what it creates."""
 
 
+CREATE_USERS_SCRIPT = REPO_ROOT / "charts" / "mlflow" / "files" / "create_users.py"
+"""The mlflow chart's users Job script (standard library only), run here as the Job runs it in a cluster."""
+
 AUTH_CACHE_TTL_SECONDS = 60
 """How long the auth app trusts a verified password without hashing it again (the charts use the same)."""
 
@@ -234,17 +237,26 @@ def _auth_config(workdir: Path, admin: Credentials) -> Path:
 
 
 def create_platform_users(url: str, users: MlflowUsers) -> None:
-    """Create the reader and the writer through the auth REST API as the admin (idempotent: an existing user
-    gets its password reset to the given one). The writer also gets EDIT on the Default experiment (id 0,
-    created by the server itself, so nobody owns it) where ad-hoc runs land."""
-    auth = httpx.BasicAuth(users.admin.username, users.admin.password)
-    with httpx.Client(base_url=url, auth=auth, timeout=30.0) as http:
-        for user in (users.reader, users.writer):
-            body = {"username": user.username, "password": user.password}
-            if not _already_exists(http.post("/api/2.0/mlflow/users/create", json=body)):
-                continue
-            http.patch("/api/2.0/mlflow/users/update-password", json=body).raise_for_status()
-        grant = {"username": users.writer.username, "resource_type": "experiment", "resource_id": "0"}
+    """Create the reader and the writer as the admin with the mlflow chart's own users script (what its
+    post-sync Job runs; idempotent). The writer also gets EDIT on the Default experiment (id 0, created by the
+    server itself, so nobody owns it) where the tests' ad-hoc runs land."""
+    platform_users = {"READER": users.reader, "WRITER": users.writer}
+    env = {
+        "MLFLOW_URL": url,
+        "PLATFORM_USERS": " ".join(platform_users),
+        "MLFLOW_AUTH_ADMIN_USERNAME": users.admin.username,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": users.admin.password,
+    }
+    for prefix, user in platform_users.items():
+        env |= {f"{prefix}_USERNAME": user.username, f"{prefix}_PASSWORD": user.password}
+    created = subprocess.run(
+        [sys.executable, str(CREATE_USERS_SCRIPT)], env={**inherited_environment(), **env},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise RuntimeError(f"creating MLflow's users failed: {(created.stderr or created.stdout).strip()}")
+    grant = {"username": users.writer.username, "resource_type": "experiment", "resource_id": "0"}
+    with httpx.Client(base_url=url, auth=(users.admin.username, users.admin.password), timeout=30.0) as http:
         _already_exists(
             http.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "EDIT"})
         )
