@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ from tooling.infra.localstack import (
     mlflow_client_credentials,
 )
 from tooling.infra.registry_seed import point_alias, register_version, seed_variants
-from tooling.model import APP_DIR
+from tooling.model import APP_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +161,20 @@ def test_the_app_without_credentials_exits_with_a_not_authorised_line_not_a_trac
     )
     assert "Traceback" not in finished.stdout
     assert mlflow.users.reader.password not in output
+
+
+def test_the_release_command_without_credentials_moves_nothing_and_says_so_in_one_line(
+    mlflow: MlflowServer, versions: dict[str, str]
+) -> None:
+    settings = {
+        "MLFLOW_TRACKING_URI": mlflow.url, "MODEL_NAME": MODEL, "SERVING_REPLICAS": f"http://127.0.0.1:{free_port()}",
+        "RELOAD_SECRET_TOKEN": TOKEN, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }  # fmt: skip
+    finished = subprocess.run(
+        [sys.executable, "-m", "tooling.release", "release", "--version", versions["A"]], cwd=REPO_ROOT,
+        env={**inherited_environment(), **settings}, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 1
+    assert f"nothing moved: cannot read registered model {MODEL}: UNAUTHENTICATED" in finished.stdout
+    assert "Traceback" not in finished.stdout + finished.stderr
+    assert client(mlflow).get_model_version_by_alias(MODEL, "A").version == versions["A"]
