@@ -178,3 +178,21 @@ def test_the_release_command_without_credentials_moves_nothing_and_says_so_in_on
     assert f"nothing moved: cannot read registered model {MODEL}: UNAUTHENTICATED" in finished.stdout
     assert "Traceback" not in finished.stdout + finished.stderr
     assert client(mlflow).get_model_version_by_alias(MODEL, "A").version == versions["A"]
+
+
+def test_a_model_that_does_not_exist_is_named_as_absent_not_as_forbidden(mlflow: MlflowServer) -> None:
+    # MLflow's auth app answers an alias lookup on an absent model with 403; the app must not blame the user.
+    settings = {
+        **mlflow.serving_env(), "MODEL_NAME": "no_such_model", "RELOAD_SECRET_TOKEN": TOKEN, "LOG_FILE": "",
+        "PREDICTION_LOG_ENABLED": "false", "STARTUP_LOAD_ATTEMPTS": "1", "REGISTRY_POLL_SECONDS": "0",
+    }  # fmt: skip
+    finished = subprocess.run(
+        app_command(free_port()), cwd=APP_DIR, env={**inherited_environment(), **settings},
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert finished.returncode != 0
+    assert (
+        "no variant could be loaded, exiting: @A: model no_such_model is not in the registry"
+        in finished.stdout
+    )
+    assert "permission denied" not in finished.stdout

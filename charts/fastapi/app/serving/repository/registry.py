@@ -86,6 +86,9 @@ class Registry:
                 ) from None
             raise RegistryError(f"registry refused alias lookup for @{alias}: {error.error_code}") from None
         except (MlflowException, OSError) as error:
+            if getattr(error, "error_code", None) == "PERMISSION_DENIED":
+                # MLflow's auth app answers 403 for an alias of a model that does not exist: ask the model.
+                self.release_tag()
             raise _failed(error, f"resolving @{alias}") from None
         return VersionRef(
             self.model_name, alias, str(version.version), version.run_id, str(version.status), version.source
