@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling.infra.localstack import ServerProcess, mlflow_server
+from tooling.infra.localstack import MlflowServer, mlflow_client_credentials, mlflow_server
 from tooling.infra.postgres import PostgresServer, postgres_server
 from tooling.infra.registry_seed import seed_variants
 from tooling.model import DEFAULT_MODEL_NAME
@@ -17,9 +17,14 @@ MODEL_NAME = DEFAULT_MODEL_NAME
 
 
 @pytest.fixture(scope="session")
-def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real ``mlflow server`` (SQLite + local artifacts), shared by the session."""
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as server:
+def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` with its basic-auth app (SQLite + local artifacts), shared by the session.
+    The test process's own MLflow clients (registration, alias moves) act as its writer; serving apps get
+    the read-only user (``mlflow.serving_env()``)."""
+    with (
+        mlflow_server(tmp_path_factory.mktemp("mlflow")) as server,
+        mlflow_client_credentials(server.users.writer),
+    ):
         yield server
 
 
@@ -32,7 +37,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture(scope="session")
-def seeded_versions(mlflow: ServerProcess) -> dict[str, str]:
+def seeded_versions(mlflow: MlflowServer) -> dict[str, str]:
     """``best_model`` with alias A and B on two different versions: {"A": "1", "B": "2"}."""
     return seed_variants(mlflow.url, MODEL_NAME)
 

@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 
 from tests.app.support import TOKEN
-from tooling.infra.localstack import ServerProcess, app_server, free_port
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server, free_port
 
 StartApp = Callable[..., AbstractContextManager[ServerProcess]]
 
 
 @pytest.fixture
-def start_app(mlflow: ServerProcess, tmp_path: Path) -> StartApp:
+def start_app(mlflow: MlflowServer, tmp_path: Path) -> StartApp:
     """``with start_app(MODEL_NAME=..., **env) as app:`` — the app as a process, its log file in tmp_path."""
 
     @contextmanager
     def start(**env: str) -> Iterator[ServerProcess]:
         settings = {
-            "MLFLOW_TRACKING_URI": mlflow.url,
+            **mlflow.serving_env(),
             "RELOAD_SECRET_TOKEN": TOKEN,
             "LOG_FILE": str(tmp_path / "logs" / "fastapi.log"),
             **env,

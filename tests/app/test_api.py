@@ -11,7 +11,7 @@ import pytest
 from serving.config import RoutingMode
 from serving.inference.routing import choose_variant
 from tests.app.support import IRIS_ROW, TOKEN, predict, reload
-from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 from tooling.model import DEFAULT_MODEL_NAME
 
 pytestmark = pytest.mark.slow
@@ -22,12 +22,12 @@ MAX_ROWS = 50
 
 @pytest.fixture(scope="module")
 def apps(
-    mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    mlflow: MlflowServer, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[ServerProcess]]:
     """Two replicas of the app in ab_test mode (best_model @A=v1, @B=v2)."""
     logs = tmp_path_factory.mktemp("api")
     env = {
-        "MLFLOW_TRACKING_URI": mlflow.url, "RELOAD_SECRET_TOKEN": TOKEN, "ALIAS_SELECTION_MODE": "ab_test",
+        **mlflow.serving_env(), "RELOAD_SECRET_TOKEN": TOKEN, "ALIAS_SELECTION_MODE": "ab_test",
         "AB_SPLIT_PERCENT": str(SPLIT), "MAX_BATCH_ROWS": str(MAX_ROWS), "DEFAULT_ALIAS": "B",
     }  # fmt: skip
     with ExitStack() as stack:

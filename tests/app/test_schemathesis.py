@@ -10,16 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.app.support import TOKEN
-from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def app(
-    mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    mlflow: MlflowServer, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    env = {"MLFLOW_TRACKING_URI": mlflow.url, "RELOAD_SECRET_TOKEN": TOKEN, "ALIAS_SELECTION_MODE": "ab_test"}
+    env = {**mlflow.serving_env(), "RELOAD_SECRET_TOKEN": TOKEN, "ALIAS_SELECTION_MODE": "ab_test"}
     with app_server(env, tmp_path_factory.mktemp("schemathesis") / "app.log") as server:
         yield server
 

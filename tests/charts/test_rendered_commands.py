@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 from tooling.infra.helm import parse_manifests, render_text
 from tooling.infra.localstack import (
     LOOPBACK,
-    ServerProcess,
+    MlflowServer,
     app_command,
     app_server,
     free_port,
@@ -82,8 +83,41 @@ def test_airflow_accepts_every_rendered_command_and_setting() -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
-def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> None:
-    [container] = containers(rendered("mlflow", "dev"))
+def _secret_env(container: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """The container's secretKeyRef variables among ``values`` (what the sealed Secrets would hold)."""
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    return {name: values[key] for name, key in refs.items() if key in values}
+
+
+def test_mlflow_runs_the_rendered_auth_app_and_users_job(tmp_path: Path) -> None:
+    """The dev render: the server with its basic-auth config, then the users Job's script, run twice."""
+    objects = rendered("mlflow", "dev")
+    [server_container] = [c for c in containers(objects) if c["name"] == "mlflow"]
+    [job_container] = [c for c in containers(objects) if c["name"] == "create-users"]
+    [auth_config] = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-auth")
+    ]
+    secrets = {
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": token_urlsafe(16),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": token_urlsafe(32),
+        "READER_USERNAME": "serving-reader",
+        "READER_PASSWORD": token_urlsafe(16),
+        "WRITER_USERNAME": "pipeline-writer",
+        "WRITER_PASSWORD": token_urlsafe(16),
+    }
+    admin, reader, writer = (
+        (secrets[f"{user}_USERNAME"], secrets[f"{user}_PASSWORD"])
+        for user in ("MLFLOW_AUTH_ADMIN", "READER", "WRITER")
+    )
+    config = auth_config["data"]["basic_auth.ini"].replace("/mlflow/data/", f"{tmp_path}/")
+    (tmp_path / "basic_auth.ini").write_text(config)
+    (tmp_path / "create_users.py").write_text(auth_config["data"]["create_users.py"])
+
     port = free_port()
     in_cluster = {
         "--host=": "--host=127.0.0.1",
@@ -91,18 +125,23 @@ def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> Non
         "--backend-store-uri=": f"--backend-store-uri=sqlite:///{tmp_path / 'mlflow.db'}",
         "--artifacts-destination=": f"--artifacts-destination={tmp_path / 'artifacts'}",
     }
-    args = [next((v for k, v in in_cluster.items() if arg.startswith(k)), arg) for arg in container["args"]]
+    args = [
+        next((v for k, v in in_cluster.items() if arg.startswith(k)), arg) for arg in server_container["args"]
+    ]
     assert any(arg.startswith("--allowed-hosts=") for arg in args)
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] != "HOME"}
-    command = [venv_bin(container["command"][0]), *container["command"][1:], *args]
+    env = {e["name"]: e["value"] for e in server_container["env"] if "value" in e and e["name"] != "HOME"}
+    env |= _secret_env(server_container, secrets) | {
+        "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini")
+    }
+    command = [venv_bin(server_container["command"][0]), *server_container["command"][1:], *args]
 
     with running(
         "mlflow", command, port=port, ready_path="/health", log_path=tmp_path / "log", env=env
     ) as server:
 
-        def status(host: str) -> int:
+        def status(host: str, auth: tuple[str, str] | None = admin) -> int:
             url = f"{server.url}/api/2.0/mlflow/experiments/search?max_results=1"
-            return httpx.get(url, headers={"Host": host}, timeout=30).status_code
+            return httpx.get(url, headers={"Host": host}, auth=auth, timeout=30).status_code
 
         service_host = mlflow_service_url("dev").removeprefix("http://")
         assert status(service_host) == 200
@@ -111,6 +150,30 @@ def test_mlflow_accepts_exactly_the_rendered_host_headers(tmp_path: Path) -> Non
         assert status("mlflow.local") == 200
         assert status("mlflow-prod-service.mlflow-prod.svc.cluster.local:5000") == 403
         assert status("attacker.example") == 403
+        assert status(service_host, auth=None) == 401
+
+        job_env = {e["name"]: e["value"] for e in job_container["env"] if "value" in e}
+        job_env |= _secret_env(job_container, secrets) | {"MLFLOW_URL": server.url}
+        job = [venv_bin("python"), str(tmp_path / "create_users.py")]
+        runs = [
+            subprocess.run(job, env=job_env, capture_output=True, text=True, timeout=120) for _ in range(2)
+        ]
+        assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr
+        assert "serving-reader: created" in runs[0].stdout
+        assert "serving-reader: exists, password set from its Secret" in runs[1].stdout
+        printed = "".join(run.stdout + run.stderr for run in runs)
+        assert [value for name, value in secrets.items() if name.endswith(("PASSWORD", "KEY"))] != []
+        assert not [
+            name for name in secrets if name.endswith(("PASSWORD", "KEY")) and secrets[name] in printed
+        ]
+        assert status(service_host, auth=reader) == 200
+        with httpx.Client(base_url=server.url, headers={"Host": service_host}, timeout=30) as http:
+            model = {"name": "job_checked"}
+            tag = {**model, "key": "planted", "value": "1"}
+            created = http.post("/api/2.0/mlflow/registered-models/create", json=model, auth=writer)
+            tagged = http.post("/api/2.0/mlflow/registered-models/set-tag", json=tag, auth=reader)
+        assert created.status_code == 200
+        assert tagged.status_code == 403
 
 
 def image_command() -> list[str]:
@@ -139,7 +202,7 @@ def test_the_local_stack_starts_the_app_as_the_chart_and_the_image_do(env: str) 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_serving_app_runs_on_the_rendered_environment(
-    env: str, mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path: Path
+    env: str, mlflow: MlflowServer, seeded_versions: dict[str, str], tmp_path: Path
 ) -> None:
     [deployment] = [obj for obj in rendered("fastapi", env) if obj["kind"] == "Deployment"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
@@ -149,7 +212,7 @@ def test_serving_app_runs_on_the_rendered_environment(
     assert settings["LOG_FILE"].startswith(log_mount + "/")
 
     log_file = tmp_path / "logs" / Path(settings["LOG_FILE"]).name
-    settings |= {"MLFLOW_TRACKING_URI": mlflow.url, "LOG_FILE": str(log_file), "RELOAD_SECRET_TOKEN": "t"}
+    settings |= {**mlflow.serving_env(), "LOG_FILE": str(log_file), "RELOAD_SECRET_TOKEN": "t"}
     with app_server(settings, tmp_path / "app.out") as app:
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             path = container[probe]["httpGet"]["path"]

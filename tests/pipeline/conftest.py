@@ -18,7 +18,7 @@ from tests.pipeline.support import (
 )
 from tests.webhook import WebhookReceiver
 from tooling.infra.airflow import AirflowHome, prepare_airflow_home
-from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import seed_variants
 
 
@@ -35,14 +35,14 @@ def fresh_slack(slack: WebhookReceiver) -> WebhookReceiver:
 
 
 @pytest.fixture(scope="session")
-def serving_pool(mlflow: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingPool]:
+def serving_pool(mlflow: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingPool]:
     """Three real serving-app processes on one model (registry watcher off, so only reloads move them)."""
     model_name = unique_model_name()
     versions = seed_variants(mlflow.url, model_name)
     logs = tmp_path_factory.mktemp("replicas")
 
     def replica(name: str, token: str) -> AbstractContextManager[ServerProcess]:
-        env = {"MLFLOW_TRACKING_URI": mlflow.url, "MODEL_NAME": model_name, "RELOAD_SECRET_TOKEN": token}
+        env = {**mlflow.serving_env(), "MODEL_NAME": model_name, "RELOAD_SECRET_TOKEN": token}
         return app_server(env, logs / f"{name}.log")
 
     with ExitStack() as stack:
@@ -54,7 +54,7 @@ def serving_pool(mlflow: ServerProcess, tmp_path_factory: pytest.TempPathFactory
                 replica("refusing", OTHER_TOKEN),
             ],
         )
-        yield ServingPool(mlflow.url, model_name, versions, [first, second], refusing)
+        yield ServingPool(mlflow, model_name, versions, [first, second], refusing)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mlpipeline import registry
-from tooling.infra.localstack import ServerProcess
+from tooling.infra.localstack import MlflowServer, ServerProcess
 
 RELOAD_TOKEN = "pipeline-test-token"
 OTHER_TOKEN = "another-replicas-token"
@@ -27,11 +27,15 @@ def unique_model_name(prefix: str = "pipeline") -> str:
 class ServingPool:
     """A registered model with aliases A and B: two replicas share ``RELOAD_TOKEN``, a third has its own."""
 
-    mlflow_url: str
+    mlflow: MlflowServer
     model_name: str
     versions: dict[str, str]
     replicas: list[ServerProcess]
     refusing: ServerProcess
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.mlflow.url
 
     @property
     def urls(self) -> list[str]:

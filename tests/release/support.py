@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.pipeline.support import enter_concurrently, unique_model_name
-from tooling.infra.localstack import ServerProcess, app_server, release_environment
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server, release_environment
 from tooling.infra.registry_seed import seed_variants
 from tooling.model import REPO_ROOT
 
@@ -26,7 +26,7 @@ WATCHER_POLL_SECONDS = 1.0
 
 @dataclass
 class Fleet:
-    mlflow_url: str
+    mlflow: MlflowServer
     model_name: str
     seeded: dict[str, str]
     replicas: list[ServerProcess]
@@ -37,10 +37,20 @@ class Fleet:
     def urls(self) -> list[str]:
         return [replica.url for replica in self.replicas]
 
+    @property
+    def mlflow_url(self) -> str:
+        return self.mlflow.url
+
     def environment(self, **overrides: str) -> dict[str, str]:
         """What the release command reads (the DAG gets the same from the Airflow chart)."""
         return {
-            **release_environment(self.mlflow_url, self.model_name, [*self.urls, *self.extra_urls], TOKEN),
+            **release_environment(
+                self.mlflow.url,
+                self.model_name,
+                [*self.urls, *self.extra_urls],
+                TOKEN,
+                writer=self.mlflow.users.writer,
+            ),
             # The p99 gate is unit-tested; here, on a shared two-core machine, the p99 of a window of a few
             # dozen loopback requests is its slowest one: noise, which must not decide these tests.
             "RELEASE_MAX_P99_RATIO": "100",
@@ -77,13 +87,13 @@ def output(finished: subprocess.CompletedProcess[str]) -> str:
 
 @contextmanager
 def running_fleet(
-    mlflow_url: str, logs: Path, settings: Mapping[str, str], replicas: int = 2
+    mlflow: MlflowServer, logs: Path, settings: Mapping[str, str], replicas: int = 2
 ) -> Iterator[Fleet]:
     """A fresh model (A and B on two versions) and ``replicas`` app processes with ``settings``."""
     model_name = unique_model_name("release")
-    seeded = seed_variants(mlflow_url, model_name)
+    seeded = seed_variants(mlflow.url, model_name)
     env = {
-        "MLFLOW_TRACKING_URI": mlflow_url,
+        **mlflow.serving_env(),
         "MODEL_NAME": model_name,
         "RELOAD_SECRET_TOKEN": TOKEN,
         "REGISTRY_POLL_SECONDS": str(WATCHER_POLL_SECONDS),
@@ -93,4 +103,4 @@ def running_fleet(
         started = enter_concurrently(
             stack, [app_server(env, logs / f"replica-{index}.log") for index in range(replicas)]
         )
-        yield Fleet(mlflow_url, model_name, seeded, started)
+        yield Fleet(mlflow, model_name, seeded, started)

@@ -125,7 +125,7 @@ def test_blue_green_switches_and_switches_back_under_load_and_rollback_is_idempo
 
         # A restarted replica and the watchers' later polls keep the rollback.
         restarted_env = {
-            "MLFLOW_TRACKING_URI": fleet.mlflow_url,
+            **fleet.mlflow.serving_env(),
             "MODEL_NAME": fleet.model_name,
             **BLUE_GREEN,
             "DEFAULT_ALIAS": "B",  # settings alone would route to B: the release state must win

@@ -17,7 +17,13 @@ from tooling.bench.procstat import group_cpu_seconds
 from tooling.bench.report import BenchResults, SwapRun
 from tooling.bench.servers import floor_server, mlflow_models_serve
 from tooling.bench.wrk import parse_summary, wrk_command
-from tooling.infra.localstack import ROUTING_MODES, ServerProcess, app_server, mlflow_server
+from tooling.infra.localstack import (
+    ROUTING_MODES,
+    ServerProcess,
+    app_server,
+    mlflow_client_credentials,
+    mlflow_server,
+)
 from tooling.infra.proc import one_line
 from tooling.infra.registry_seed import point_alias, seed_variants
 from tooling.model import DEFAULT_MODEL_NAME
@@ -77,10 +83,11 @@ def predictions_agree(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
 
 def run_bench(workdir: Path, load: Load, token: str) -> BenchResults:
     print(f"starting mlflow server and registering {MODEL_NAME} @A and @B (logs in {workdir})", flush=True)
-    with mlflow_server(workdir / "mlflow") as mlflow:
+    # The registry runs with auth: this process seeds and moves @B as the writer, the apps read as the reader.
+    with mlflow_server(workdir / "mlflow") as mlflow, mlflow_client_credentials(mlflow.users.writer):
         versions = seed_variants(mlflow.url, MODEL_NAME)
         app_env = {
-            "MLFLOW_TRACKING_URI": mlflow.url,
+            **mlflow.serving_env(),
             "RELOAD_SECRET_TOKEN": token,
             "LOG_FILE": str(workdir / "logs" / "fastapi.log"),  # as in the cluster: stdout and a file
             **ROUTING_MODES["canary"],
@@ -92,7 +99,7 @@ def run_bench(workdir: Path, load: Load, token: str) -> BenchResults:
             ours = measure(app, "/predict", OUR_BODY, load, CLIENT_ID)
             print(f"our app: {ours.rps:,.0f} req/s; hot swap ({2 * load.swap_seconds:g} s)", flush=True)
             swap = hot_swap_run(app, mlflow.url, token, versions, load)
-        with mlflow_models_serve(mlflow.url, version, workdir / "mlflow-models-serve.log") as serve:
+        with mlflow_models_serve(mlflow, version, workdir / "mlflow-models-serve.log") as serve:
             theirs_body = check_reply(serve, "/invocations", MLFLOW_BODY).json()
             if not predictions_agree(ours_body, theirs_body):
                 raise BenchError(f"predictions differ for v{version}: ours {ours_body}, mlflow {theirs_body}")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tooling.infra.localstack import LOOPBACK, ServerProcess, free_port, running, venv_bin
+from tooling.infra.localstack import LOOPBACK, MlflowServer, ServerProcess, free_port, running, venv_bin
 from tooling.model import DEFAULT_MODEL_NAME
 
 FLOOR_DIR = Path(__file__).resolve().parent
@@ -15,7 +15,7 @@ FLOOR_DIR = Path(__file__).resolve().parent
 
 
 @contextmanager
-def mlflow_models_serve(mlflow_url: str, version: str, log_path: Path) -> Iterator[ServerProcess]:
+def mlflow_models_serve(mlflow: MlflowServer, version: str, log_path: Path) -> Iterator[ServerProcess]:
     port = free_port()
     command = [
         venv_bin("mlflow"), "models", "serve", "-m", f"models:/{DEFAULT_MODEL_NAME}/{version}",
@@ -23,7 +23,8 @@ def mlflow_models_serve(mlflow_url: str, version: str, log_path: Path) -> Iterat
     ]  # fmt: skip
     # It starts ``uvicorn`` by name: the project's venv must come first on PATH.
     path = f"{Path(venv_bin('uvicorn')).parent}{os.pathsep}{os.environ['PATH']}"
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "PATH": path}
+    # It downloads the version as the read-only user, as our app does.
+    env = {**mlflow.serving_env(), "PATH": path}
     with running(
         "mlflow models serve", command, port=port, ready_path="/ping", log_path=log_path, env=env
     ) as server:

@@ -29,7 +29,7 @@ from pathlib import Path
 from tooling.demo.outcomes import run_experiment_stage
 from tooling.demo.releases import run_blue_green_stage, run_canary_stage
 from tooling.demo.stages import MODEL_NAME, run_hot_swap_stage, run_pipeline, run_routing_stage, show
-from tooling.infra.localstack import mlflow_server
+from tooling.infra.localstack import mlflow_client_credentials, mlflow_server
 from tooling.infra.proc import stop_on_sigterm
 from tooling.infra.registry_seed import seed_variants
 from tooling.model import REPO_ROOT
@@ -48,19 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     with stop_on_sigterm():
         try:
             print(f"starting mlflow server (logs in {args.workdir})")
-            with mlflow_server(args.workdir / "mlflow") as mlflow:
+            # MLflow runs with its basic-auth app; this process registers and moves aliases as the writer,
+            # the serving apps read as the read-only user.
+            with (
+                mlflow_server(args.workdir / "mlflow") as mlflow,
+                mlflow_client_credentials(mlflow.users.writer),
+            ):
                 versions = seed_variants(mlflow.url, MODEL_NAME)
                 show(
                     f"registered {MODEL_NAME} at {mlflow.url}",
                     {f"@{a}": f"v{v}" for a, v in versions.items()},
                 )
-                ok = run_routing_stage(mlflow.url, args.workdir, token)
-                ok &= run_hot_swap_stage(mlflow.url, args.workdir, token)
-                ok &= run_blue_green_stage(mlflow.url, args.workdir, token)
-                ok &= run_canary_stage(mlflow.url, args.workdir, token)
-                ok &= run_experiment_stage(mlflow.url, args.workdir, token)
+                ok = run_routing_stage(mlflow, args.workdir, token)
+                ok &= run_hot_swap_stage(mlflow, args.workdir, token)
+                ok &= run_blue_green_stage(mlflow, args.workdir, token)
+                ok &= run_canary_stage(mlflow, args.workdir, token)
+                ok &= run_experiment_stage(mlflow, args.workdir, token)
                 if not args.skip_pipeline:
-                    ok &= run_pipeline(mlflow.url, args.workdir, token)
+                    ok &= run_pipeline(mlflow, args.workdir, token)
         except KeyboardInterrupt:
             print("\ninterrupted: every process this demo started has been stopped", file=sys.stderr)
             return 130

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import point_alias, register_version
 from tooling.infra.traffic import IRIS_ROWS, labelled_round
 
@@ -59,13 +59,13 @@ def _experiment(app: ServerProcess, seed: int) -> list[str]:
     return verdicts
 
 
-def run_experiment_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
-    good = register_version(mlflow_url, MODEL_NAME).version
-    worse = register_version(mlflow_url, MODEL_NAME, c=WORSE_C).version
-    point_alias(mlflow_url, MODEL_NAME, "A", good)
-    point_alias(mlflow_url, MODEL_NAME, "B", worse)
+def run_experiment_stage(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
+    good = register_version(mlflow.url, MODEL_NAME).version
+    worse = register_version(mlflow.url, MODEL_NAME, c=WORSE_C).version
+    point_alias(mlflow.url, MODEL_NAME, "A", good)
+    point_alias(mlflow.url, MODEL_NAME, "B", worse)
     env = {
-        "MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, "MODEL_NAME": MODEL_NAME,
+        **mlflow.serving_env(), "RELOAD_SECRET_TOKEN": token, "MODEL_NAME": MODEL_NAME,
         "ALIAS_SELECTION_MODE": "ab_test", "AB_SPLIT_PERCENT": "50",
         "PREDICTION_LOG_URL": f"sqlite:///{workdir / 'experiment' / 'predictions.db'}",
     }  # fmt: skip
@@ -75,7 +75,7 @@ def run_experiment_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
     print(header)
     with app_server({**env, "EXPERIMENT_ID": "demo-ab"}, workdir / "experiment-ab.log") as app:
         ab = _experiment(app, seed=1)
-    point_alias(mlflow_url, MODEL_NAME, "B", good)
+    point_alias(mlflow.url, MODEL_NAME, "B", good)
     print(f"\n== A/A test: @A and @B both v{good}, a new experiment id; the verdict must stay inconclusive")
     print(header)
     with app_server({**env, "EXPERIMENT_ID": "demo-aa"}, workdir / "experiment-aa.log") as app:

@@ -12,7 +12,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.infra.localstack import LOCAL_RELEASE_POLICY, ServerProcess, app_server, release_environment
+from tooling.infra.localstack import (
+    LOCAL_RELEASE_POLICY,
+    MlflowServer,
+    ServerProcess,
+    app_server,
+    release_environment,
+)
 from tooling.infra.registry_seed import SERVE_MODELS_FROM_CODE, register_faulty_version, register_version
 from tooling.infra.traffic import Traffic, client_traffic, flip_flops
 from tooling.model import DEFAULT_MODEL_NAME, REPO_ROOT
@@ -23,7 +29,7 @@ WATCHER_POLL_SECONDS = "1"
 
 @dataclass(frozen=True)
 class DemoFleet:
-    mlflow_url: str
+    mlflow: MlflowServer
     token: str
     replicas: list[ServerProcess]
 
@@ -36,7 +42,9 @@ class DemoFleet:
         print(f"\n$ make {action}{f' MODEL_VERSION={version}' if version else ''}", flush=True)
         env = {
             **os.environ,
-            **release_environment(self.mlflow_url, DEFAULT_MODEL_NAME, self.urls, self.token),
+            **release_environment(
+                self.mlflow.url, DEFAULT_MODEL_NAME, self.urls, self.token, writer=self.mlflow.users.writer
+            ),
             "PYTHONUNBUFFERED": "1",
         }
         command = [sys.executable, "-m", "tooling.release", action]
@@ -45,9 +53,11 @@ class DemoFleet:
 
 
 @contextmanager
-def demo_fleet(mlflow_url: str, token: str, workdir: Path, settings: dict[str, str]) -> Iterator[DemoFleet]:
+def demo_fleet(
+    mlflow: MlflowServer, token: str, workdir: Path, settings: dict[str, str]
+) -> Iterator[DemoFleet]:
     env = {
-        "MLFLOW_TRACKING_URI": mlflow_url,
+        **mlflow.serving_env(),
         "MODEL_NAME": DEFAULT_MODEL_NAME,
         "RELOAD_SECRET_TOKEN": token,
         "REGISTRY_POLL_SECONDS": WATCHER_POLL_SECONDS,
@@ -59,7 +69,7 @@ def demo_fleet(mlflow_url: str, token: str, workdir: Path, settings: dict[str, s
             stack.enter_context(app_server(env, workdir / f"{mode}-replica-{index}.log"))
             for index in range(1, REPLICAS + 1)
         ]
-        yield DemoFleet(mlflow_url, token, replicas)
+        yield DemoFleet(mlflow, token, replicas)
 
 
 def clients_saw(traffic: Traffic, mark: int = 0) -> str:
@@ -69,11 +79,11 @@ def clients_saw(traffic: Traffic, mark: int = 0) -> str:
     return f"clients saw {total} replies: {shares}"
 
 
-def run_blue_green_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
+def run_blue_green_stage(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
     print("\n== blue-green release: the new version goes to the idle colour, then every replica switches")
     settings = {"ALIAS_SELECTION_MODE": "blue_green", "DEFAULT_ALIAS": "A"}
-    with demo_fleet(mlflow_url, token, workdir, settings) as fleet:
-        candidate = register_version(mlflow_url, DEFAULT_MODEL_NAME, c=0.3).version
+    with demo_fleet(mlflow, token, workdir, settings) as fleet:
+        candidate = register_version(mlflow.url, DEFAULT_MODEL_NAME, c=0.3).version
         with client_traffic(fleet.urls) as traffic:
             released = fleet.command("release", candidate)
             print(clients_saw(traffic))
@@ -85,7 +95,7 @@ def run_blue_green_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
     return released == 0 and rolled_back == 0 and failed == 0
 
 
-def run_canary_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
+def run_canary_stage(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
     print(
         "\n== canary release: @B steps through "
         f"{LOCAL_RELEASE_POLICY['RELEASE_STEPS']}% of clients, each step analysed against @A, then promoted"
@@ -93,8 +103,8 @@ def run_canary_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
     # The bad canary below is a model from code, which the app loads only when allowed: this fleet serves it.
     settings = {"ALIAS_SELECTION_MODE": "canary", "CANARY_PERCENT": "0", "DEFAULT_ALIAS": "A"}
     settings |= SERVE_MODELS_FROM_CODE
-    with demo_fleet(mlflow_url, token, workdir, settings) as fleet:
-        good = register_version(mlflow_url, DEFAULT_MODEL_NAME, c=0.2).version
+    with demo_fleet(mlflow, token, workdir, settings) as fleet:
+        good = register_version(mlflow.url, DEFAULT_MODEL_NAME, c=0.2).version
         with client_traffic(fleet.urls) as traffic:
             promoted = fleet.command("release", good)
         print(clients_saw(traffic))
@@ -103,7 +113,7 @@ def run_canary_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
         ok = promoted == 0 and traffic.counts()["failed"] == 0 and not moved_back
 
         print("\n== a bad canary: it fails on long petals (about half of the input), so its first step fails")
-        bad = register_faulty_version(mlflow_url, DEFAULT_MODEL_NAME).version
+        bad = register_faulty_version(mlflow.url, DEFAULT_MODEL_NAME).version
         with client_traffic(fleet.urls) as traffic:
             stopped = fleet.command("release", bad)
         print(clients_saw(traffic))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tooling.infra.airflow import DAG_ID, PipelineStageError, run_pipeline_stage
-from tooling.infra.localstack import ROUTING_MODES, ServerProcess, app_server
+from tooling.infra.localstack import ROUTING_MODES, MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import point_alias, register_version
 from tooling.model import DEFAULT_MODEL_NAME
 
@@ -66,12 +66,12 @@ def models_summary(app: ServerProcess) -> dict[str, str]:
     }
 
 
-def run_routing_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
+def run_routing_stage(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
     ok = True
     print(f"\n== routing: {REQUESTS_PER_MODE} requests with distinct client ids per mode")
     print(f"{'mode':<11} {'settings':<38} {'A':>5} {'B':>5}  expected (±{TOLERANCE_POINTS:g} points)")
     for mode, settings in ROUTING_MODES.items():
-        env = {"MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, **settings}
+        env = {**mlflow.serving_env(), "RELOAD_SECRET_TOKEN": token, **settings}
         with app_server(env, workdir / f"app-{mode}.log") as app:
             counts = route_clients(app, REQUESTS_PER_MODE)
         expected = expected_shares(settings)
@@ -84,12 +84,12 @@ def run_routing_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
     return ok
 
 
-def run_hot_swap_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, **ROUTING_MODES["canary"]}
+def run_hot_swap_stage(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
+    env = {**mlflow.serving_env(), "RELOAD_SECRET_TOKEN": token, **ROUTING_MODES["canary"]}
     with app_server(env, workdir / "app-hot-swap.log") as app:
         show("/models before", models_summary(app))
-        new = register_version(mlflow_url, MODEL_NAME, c=0.25, max_iter=300)
-        point_alias(mlflow_url, MODEL_NAME, "B", new.version)
+        new = register_version(mlflow.url, MODEL_NAME, c=0.25, max_iter=300)
+        point_alias(mlflow.url, MODEL_NAME, "B", new.version)
         print(f"\n== registered {MODEL_NAME} v{new.version}, moved @B onto it, reloading B")
         reply = httpx.post(f"{app.url}/variant/B/reload", headers={"x-token": token}, timeout=60)
         show(f"POST /variant/B/reload -> HTTP {reply.status_code}", reply.json())
@@ -98,8 +98,8 @@ def run_hot_swap_stage(mlflow_url: str, workdir: Path, token: str) -> bool:
     return reply.status_code == 200 and after["B"].startswith(f"v{new.version} ")
 
 
-def run_pipeline(mlflow_url: str, workdir: Path, token: str) -> bool:
-    env = {"MLFLOW_TRACKING_URI": mlflow_url, "RELOAD_SECRET_TOKEN": token, **ROUTING_MODES["blue_green"]}
+def run_pipeline(mlflow: MlflowServer, workdir: Path, token: str) -> bool:
+    env = {**mlflow.serving_env(), "RELOAD_SECRET_TOKEN": token, **ROUTING_MODES["blue_green"]}
     with ExitStack() as stack:
         replicas = [stack.enter_context(app_server(env, workdir / f"replica-{i}.log")) for i in (1, 2)]
         print(
@@ -107,7 +107,9 @@ def run_pipeline(mlflow_url: str, workdir: Path, token: str) -> bool:
             "blue-green to both replicas (the idle colour, then the switch)"
         )
         try:
-            run_pipeline_stage(mlflow_url, [r.url for r in replicas], token, workdir)
+            run_pipeline_stage(
+                mlflow.url, [r.url for r in replicas], token, workdir, writer=mlflow.users.writer
+            )
         except PipelineStageError as error:
             print(f"pipeline FAILED: {error}")
             return False

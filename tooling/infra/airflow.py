@@ -7,14 +7,18 @@ through the environment, never the command line. The tests drive the same functi
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipeline.release.fleet import HttpFleet
-from tooling.infra.localstack import LOCAL_RELEASE_POLICY, release_environment
+from tooling.infra.localstack import (
+    LOCAL_RELEASE_POLICY,
+    Credentials,
+    inherited_environment,
+    release_environment,
+)
 from tooling.model import AIRFLOW_VENV, DAGS_DIR, DEFAULT_MODEL_NAME
 
 AIRFLOW_BIN = AIRFLOW_VENV / "bin" / "airflow"
@@ -53,7 +57,7 @@ def _airflow(
         try:
             finished = subprocess.run(
                 [str(AIRFLOW_BIN), *args],
-                env={**os.environ, **home.environment(), **env},
+                env={**inherited_environment(), **home.environment(), **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -86,6 +90,7 @@ def dag_environment(
     replica_urls: Sequence[str],
     token: str,
     *,
+    writer: Credentials,
     model_name: str = DEFAULT_MODEL_NAME,
     alias: str = "",
     slack_webhook_url: str = "",
@@ -94,12 +99,13 @@ def dag_environment(
 ) -> dict[str, str]:
     """What the Airflow chart sets in a cluster, with the replicas as a local list of base URLs.
 
+    The DAG's tasks act as the registry's ``writer`` (they register versions and move aliases).
     ``alias`` empty: the release strategy picks it (blue-green: the idle colour). ``policy``: the RELEASE_*
     variables, by default windows of seconds so a local canary finishes quickly.
     """
     airflow_variables = {"model_name": model_name, "mlflow_alias": alias, **(variables or {})}
     return {
-        **release_environment(mlflow_url, model_name, replica_urls, token, policy),
+        **release_environment(mlflow_url, model_name, replica_urls, token, policy, writer=writer),
         "SLACK_WEBHOOK_URL": slack_webhook_url,
         **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in airflow_variables.items()},
     }
@@ -127,6 +133,7 @@ def run_pipeline_stage(
     token: str,
     workdir: Path,
     *,
+    writer: Credentials,
     model_name: str = DEFAULT_MODEL_NAME,
     slack_webhook_url: str = "",
     airflow_home: Path | None = None,
@@ -138,7 +145,12 @@ def run_pipeline_stage(
     home = prepare_airflow_home(airflow_home or workdir / "airflow")
     before = release_views(replica_urls)
     env = dag_environment(
-        mlflow_url, replica_urls, token, model_name=model_name, slack_webhook_url=slack_webhook_url
+        mlflow_url,
+        replica_urls,
+        token,
+        writer=writer,
+        model_name=model_name,
+        slack_webhook_url=slack_webhook_url,
     )
     log_path = workdir / "airflow-dag-run.log"
     code = run_dag(home, env, log_path)

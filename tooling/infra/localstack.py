@@ -6,7 +6,9 @@ and stopped (process group, TERM then KILL) when its context exits, including on
 
 from __future__ import annotations
 
+import configparser
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,15 +16,19 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import yaml
 
-from tooling.model import APP_DIR
+from tooling.model import APP_DIR, REPO_ROOT
 
 LOOPBACK = "127.0.0.1"
+
+MLFLOW_CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+"""Where every MLflow client (the app, the pipeline, the release CLI, ``mlflow models serve``) reads its
+user."""
 
 ROUTING_MODES: dict[str, dict[str, str]] = {
     "blue_green": {"ALIAS_SELECTION_MODE": "blue_green", "DEFAULT_ALIAS": "B"},
@@ -30,6 +36,32 @@ ROUTING_MODES: dict[str, dict[str, str]] = {
     "canary": {"ALIAS_SELECTION_MODE": "canary", "CANARY_PERCENT": "10", "DEFAULT_ALIAS": "A"},
 }
 """The app's three routing modes with the seed's settings (blue-green serves DEFAULT_ALIAS=B to everyone)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One MLflow user; the password never appears in a repr, a log line or an error message."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def env(self) -> dict[str, str]:
+        """The standard variables an MLflow client reads its credentials from."""
+        return dict(zip(MLFLOW_CREDENTIAL_VARIABLES, (self.username, self.password), strict=True))
+
+    @classmethod
+    def generate(cls, username: str) -> Credentials:
+        return cls(username, secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class MlflowUsers:
+    """The platform's three MLflow users: the admin (users and permissions only), the serving app's reader and
+    the writer of the pipeline and the release controller (registers versions, moves aliases)."""
+
+    admin: Credentials
+    reader: Credentials
+    writer: Credentials
 
 
 LOCAL_RELEASE_POLICY: dict[str, str] = {
@@ -52,10 +84,14 @@ def release_environment(
     replica_urls: Sequence[str],
     token: str,
     policy: Mapping[str, str] = LOCAL_RELEASE_POLICY,
+    *,
+    writer: Credentials,
 ) -> dict[str, str]:
-    """What the release controller reads, for replicas on loopback (the Airflow chart sets the same)."""
+    """What the release controller reads, for replicas on loopback (the Airflow chart sets the same): it acts
+    as the registry's ``writer`` (it moves aliases)."""
     return {
         "MLFLOW_TRACKING_URI": mlflow_url,
+        **writer.env(),
         "MODEL_NAME": model_name,
         "SERVING_REPLICAS": ",".join(replica_urls),
         "RELOAD_SECRET_TOKEN": token,
@@ -121,6 +157,12 @@ def _wait_until_up(server: ServerProcess, path: str, timeout: float) -> None:
     raise TimeoutError(f"{server.name} did not answer {path} within {timeout:.0f}s:\n{server.log_tail()}")
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment minus MLflow credentials: a child acts as an MLflow user only when its
+    caller says which (the test process may hold the writer's while it starts a reader app)."""
+    return {name: value for name, value in os.environ.items() if name not in MLFLOW_CREDENTIAL_VARIABLES}
+
+
 @contextmanager
 def running(
     name: str,
@@ -139,7 +181,7 @@ def running(
         process = subprocess.Popen(
             command,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**inherited_environment(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -153,22 +195,126 @@ def running(
         stop_process(process)
 
 
+@dataclass
+class MlflowServer(ServerProcess):
+    users: MlflowUsers
+
+    def serving_env(self) -> dict[str, str]:
+        """What a serving app needs to read this registry: its URL and the read-only user."""
+        return {"MLFLOW_TRACKING_URI": self.url, **self.users.reader.env()}
+
+
+AUTH_DEFAULT_PERMISSION = "READ"
+"""What a user holds on a resource nobody granted them: READ, so the reader can resolve and download every
+model and change nothing; the writer owns (MANAGE) what it creates."""
+
+
+CREATE_USERS_SCRIPT = REPO_ROOT / "charts" / "mlflow" / "files" / "create_users.py"
+"""The mlflow chart's users Job script (standard library only), run here as the Job runs it in a cluster."""
+
+AUTH_CACHE_TTL_SECONDS = 60
+"""How long the auth app trusts a verified password without hashing it again (the charts use the same)."""
+
+
+def _auth_config(workdir: Path, admin: Credentials) -> Path:
+    """The basic-auth app's ini: the user store beside the backend store, the admin created on first start."""
+    config = configparser.ConfigParser(interpolation=None)
+    config["mlflow"] = {
+        "default_permission": AUTH_DEFAULT_PERMISSION,
+        "database_uri": f"sqlite:///{workdir / 'basic_auth.db'}",
+        "admin_username": admin.username,
+        "admin_password": admin.password,
+        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        # Each check of a password hashes it (werkzeug's scrypt: about a second per request on a busy two-core
+        # machine); a verified (user, password) is remembered this long instead. A password change through the
+        # API takes effect at once on the worker that handles it (the local server has one).
+        "auth_cache_ttl_seconds": str(AUTH_CACHE_TTL_SECONDS),
+    }
+    path = workdir / "basic_auth.ini"
+    path.touch(mode=0o600)
+    with path.open("w") as file:
+        config.write(file)
+    return path
+
+
+def create_platform_users(url: str, users: MlflowUsers) -> None:
+    """Create the reader and the writer as the admin with the mlflow chart's own users script (what its
+    post-sync Job runs; idempotent). The writer also gets EDIT on the Default experiment (id 0, created by the
+    server itself, so nobody owns it) where the tests' ad-hoc runs land."""
+    platform_users = {"READER": users.reader, "WRITER": users.writer}
+    env = {
+        "MLFLOW_URL": url,
+        "PLATFORM_USERS": " ".join(platform_users),
+        "MLFLOW_AUTH_ADMIN_USERNAME": users.admin.username,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": users.admin.password,
+    }
+    for prefix, user in platform_users.items():
+        env |= {f"{prefix}_USERNAME": user.username, f"{prefix}_PASSWORD": user.password}
+    created = subprocess.run(
+        [sys.executable, str(CREATE_USERS_SCRIPT)], env={**inherited_environment(), **env},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise RuntimeError(f"creating MLflow's users failed: {(created.stderr or created.stdout).strip()}")
+    grant = {"username": users.writer.username, "resource_type": "experiment", "resource_id": "0"}
+    with httpx.Client(base_url=url, auth=(users.admin.username, users.admin.password), timeout=30.0) as http:
+        _already_exists(
+            http.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "EDIT"})
+        )
+
+
+def _already_exists(response: httpx.Response) -> bool:
+    """True when the auth API refused a create because the object exists; raises on any other failure."""
+    if response.status_code == 400 and "RESOURCE_ALREADY_EXISTS" in response.text:
+        return True
+    response.raise_for_status()
+    return False
+
+
 @contextmanager
-def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[ServerProcess]:
-    """A real ``mlflow server``: SQLite backend store and local artifacts under ``workdir``, 1 worker."""
+def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` with its basic-auth app: SQLite backend and user stores and local artifacts
+    under ``workdir``, 1 worker, fresh credentials per run (``server.users``)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
+    users = MlflowUsers(
+        admin=Credentials.generate("admin"),
+        reader=Credentials.generate("serving-reader"),
+        writer=Credentials.generate("pipeline-writer"),
+    )
     command = [
-        venv_bin("mlflow"), "server",
+        venv_bin("mlflow"), "server", "--app-name", "basic-auth",
         "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
         "--artifacts-destination", str(workdir / "artifacts"),
         "--host", LOOPBACK, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_AUTH_CONFIG_PATH": str(_auth_config(workdir, users.admin)),
+        # Signs the auth app's CSRF tokens; one server, one run: a fresh key each time.
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
+    }
     with running(
         "mlflow", command, port=port, ready_path="/health", log_path=workdir / "mlflow-server.log", env=env
-    ) as server:
-        yield server
+    ) as process:
+        create_platform_users(process.url, users)
+        yield MlflowServer(process.name, process.url, process.process, process.log_path, users)
+
+
+@contextmanager
+def mlflow_client_credentials(credentials: Credentials) -> Iterator[None]:
+    """This process's MLflow clients (registration, seeding, alias moves in-process) act as ``credentials``
+    for the duration; the previous values come back afterwards."""
+    previous = {name: os.environ.get(name) for name in MLFLOW_CREDENTIAL_VARIABLES}
+    os.environ.update(credentials.env())
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def server_limits() -> list[str]:

@@ -33,9 +33,18 @@ class SecretContract:
     component: str
     name: str
     keys: tuple[str, ...]
+    values: tuple[str, ...] = ()
+    """Which placeholder each key takes, when not the one of its own name (one MLflow user's credentials under
+    the standard client variables)."""
 
     def namespace(self, env: str) -> str:
         return namespace(self.component, env)
+
+    def placeholders(self, values: dict[str, str]) -> dict[str, str]:
+        return {key: values[source] for key, source in zip(self.keys, self.values or self.keys, strict=True)}
+
+
+MLFLOW_CLIENT_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 CONTRACT: tuple[SecretContract, ...] = (
@@ -51,6 +60,16 @@ CONTRACT: tuple[SecretContract, ...] = (
     SecretContract("airflow", "airflow-admin-user", ("AIRFLOW_ADMIN_PASSWORD",)),
     SecretContract("mlflow", "mlflow-s3-credentials", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
     SecretContract("mlflow", "mlflow-backend-store", ("MLFLOW_BACKEND_STORE_URI",)),
+    SecretContract(
+        "mlflow",
+        "mlflow-auth",
+        ("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"),
+    ),
+    SecretContract(
+        "mlflow", "mlflow-users", ("READER_USERNAME", "READER_PASSWORD", "WRITER_USERNAME", "WRITER_PASSWORD")
+    ),
+    SecretContract("fastapi", "mlflow-reader", MLFLOW_CLIENT_KEYS, ("READER_USERNAME", "READER_PASSWORD")),
+    SecretContract("airflow", "mlflow-writer", MLFLOW_CLIENT_KEYS, ("WRITER_USERNAME", "WRITER_PASSWORD")),
 )
 """Secret name, namespace and keys, per environment (the Secrets every chart may reference)."""
 
@@ -81,6 +100,15 @@ def placeholder_values(env: str) -> dict[str, str]:
         ),
         "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
         "MLFLOW_BACKEND_STORE_URI": f"postgresql://mlflow:{secrets.token_urlsafe(24)}@{postgres}/mlflow",
+        # MLflow's basic-auth users: the same reader and writer in mlflow-users (which creates them)
+        # and in the Secrets of the components that log in as them.
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_urlsafe(24),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
+        "READER_USERNAME": "serving-reader",
+        "READER_PASSWORD": secrets.token_urlsafe(24),
+        "WRITER_USERNAME": "pipeline-writer",
+        "WRITER_PASSWORD": secrets.token_urlsafe(24),
         "PREDICTION_LOG_URL": (
             f"postgresql+psycopg://prediction_log:{secrets.token_urlsafe(24)}@{postgres}/prediction_log"
             if env in PREDICTION_LOG_ON_POSTGRES
@@ -135,7 +163,7 @@ def seal_placeholders(root: Path, env: str, use_kubeseal: bool = True) -> list[P
             contract.namespace(env),
             contract.name,
             Scope.STRICT,
-            {key: values[key] for key in contract.keys},
+            contract.placeholders(values),
             replace=True,
             use_kubeseal=use_kubeseal,
         )

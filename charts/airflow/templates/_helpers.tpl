@@ -120,6 +120,14 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- define "airflow.pipelineEnv" -}}
 - name: MLFLOW_TRACKING_URI
   value: {{ .Values.pipeline.mlflowTrackingUri | quote }}
+{{- range $key := list "MLFLOW_TRACKING_USERNAME" "MLFLOW_TRACKING_PASSWORD" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.secrets.mlflowCredentials.name }}
+      key: {{ $key }}
+      optional: {{ $.Values.secrets.mlflowCredentials.optional }}
+{{- end }}
 - name: SERVING_REPLICAS
   value: {{ .Values.pipeline.servingReplicas | quote }}
 - name: SLACK_TIMEOUT_SECONDS

@@ -114,3 +114,14 @@ so that traffic stays refused. The three charts carry the same definition (tests
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The basic-auth app's admin, from the auth Secret (MLflow reads these over the config file). */}}
+{{- define "mlflow.adminEnv" -}}
+{{- range $key := list "MLFLOW_AUTH_ADMIN_USERNAME" "MLFLOW_AUTH_ADMIN_PASSWORD" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.auth.secret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}

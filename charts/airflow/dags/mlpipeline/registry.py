@@ -39,7 +39,21 @@ def alias_version(tracking_uri: str, model_name: str, alias: str) -> str | None:
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
+        if error.error_code == "PERMISSION_DENIED" and not model_exists(tracking_uri, model_name):
+            return None
         raise RegistryError(f"cannot read alias @{alias} of {model_name}: {error.error_code}") from None
+
+
+def model_exists(tracking_uri: str, model_name: str) -> bool:
+    """MLflow's auth app answers an alias lookup on a model that does not exist with 403 (it cannot resolve a
+    permission for it); the registered model itself answers 404, which tells absent from forbidden."""
+    try:
+        client(tracking_uri).get_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise RegistryError(f"cannot read registered model {model_name}: {error.error_code}") from None
+    return True
 
 
 def register(tracking_uri: str, model_name: str, *, model_uri: str, run_id: str, model_id: str) -> str:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     mlflow_tracking_uri: str = Field(min_length=1, description="MLflow tracking server URL")
+    # MLflow's client reads these two from the environment itself; they are declared so the chart's contract
+    # names them and the password is masked in every log line.
+    mlflow_tracking_username: str | None = Field(default=None, description="MLflow's read-only user")
+    mlflow_tracking_password: SecretStr | None = None
     model_name: str = Field(default="best_model", min_length=1)
     alias_selection_mode: RoutingMode = RoutingMode.BLUE_GREEN
     default_alias: Variant = "A"
@@ -115,7 +119,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _empty_secrets_mean_unset(self) -> Settings:
         # Kubernetes renders an absent optional secret key as "", which must mean "not configured".
-        for name in ("reload_secret_token", "slack_webhook_url", "prediction_log_url"):
+        for name in (
+            "reload_secret_token",
+            "slack_webhook_url",
+            "prediction_log_url",
+            "mlflow_tracking_password",
+        ):
             value = getattr(self, name)
             if value is not None and not value.get_secret_value().strip():
                 object.__setattr__(self, name, None)

@@ -33,7 +33,12 @@ LOG_LINES_ON_SHUTDOWN_SECONDS = 2.0
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values = (settings.reload_secret_token, settings.slack_webhook_url, settings.prediction_log_url)
+    values = (
+        settings.reload_secret_token,
+        settings.slack_webhook_url,
+        settings.prediction_log_url,
+        settings.mlflow_tracking_password,
+    )
     return [value.get_secret_value() for value in values if value is not None]
 
 

@@ -26,6 +26,20 @@ class RegistryError(Exception):
     """The registry could not answer; the message is one line, safe to return (no URI, no credentials)."""
 
 
+def _failed(error: Exception, doing: str) -> RegistryError:
+    """One line for a request the registry did not answer: refused credentials (401) and a denied permission
+    (403) say so and name the settings to check, never their values; anything else is unreachable."""
+    code = getattr(error, "error_code", None)
+    if code == "UNAUTHENTICATED":
+        return RegistryError(
+            f"{doing}: the registry refused this app's credentials (not authorised: check "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
+        )
+    if code == "PERMISSION_DENIED":
+        return RegistryError(f"{doing}: the registry denied this app's user (permission denied)")
+    return RegistryError(f"model registry unreachable ({type(error).__name__})")
+
+
 @dataclass(frozen=True)
 class VersionRef:
     model_name: str
@@ -63,7 +77,7 @@ class Registry:
                 raise RegistryError(f"model {self.model_name} is not in the registry") from None
             raise RegistryError(f"registry refused the model lookup: {error.error_code}") from None
         except (MlflowException, OSError) as error:
-            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+            raise _failed(error, f"reading model {self.model_name}") from None
         value = model.tags.get(RELEASE_TAG)
         return None if value is None else str(value)
 
@@ -77,7 +91,10 @@ class Registry:
                 ) from None
             raise RegistryError(f"registry refused alias lookup for @{alias}: {error.error_code}") from None
         except (MlflowException, OSError) as error:
-            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+            if getattr(error, "error_code", None) == "PERMISSION_DENIED":
+                # MLflow's auth app answers 403 for an alias of a model that does not exist: ask the model.
+                self.release_tag()
+            raise _failed(error, f"resolving @{alias}") from None
         return VersionRef(
             self.model_name,
             alias,
@@ -109,6 +126,8 @@ class Registry:
                 artifact_uri=artifact_uri, dst_path=str(destination), tracking_uri=self.tracking_uri
             )
         except (MlflowException, OSError) as error:
+            if getattr(error, "error_code", None) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+                raise _failed(error, f"downloading version {ref.version}") from None
             raise RegistryError(
                 f"could not download version {ref.version} ({type(error).__name__})"
             ) from None
