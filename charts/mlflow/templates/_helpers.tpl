@@ -125,3 +125,10 @@ so that traffic stays refused. The three charts carry the same definition (tests
       key: {{ $key }}
 {{- end }}
 {{- end }}
+
+{{/* The users Job's pod labels: not the server's selector labels, so the Service never routes to it. */}}
+{{- define "mlflow.usersSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mlflow.name" . }}-users
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: create-users
+{{- end }}
