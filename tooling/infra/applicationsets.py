@@ -87,18 +87,20 @@ def render_go_templates(texts: list[str], contexts: list[Params]) -> list[str]:
     return [doc["out"] for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+def yaml_documents(path: Path, root: Path) -> list[Any]:
+    """The documents of a YAML file in the checkout at ``root``; one line naming the file if not YAML."""
+    try:
+        return list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as error:
+        raise GenerationError(f"{path.relative_to(root)}: not valid YAML: {last_line(str(error))}") from None
+
+
 def _applicationsets(root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     folder = root / APPLICATIONSETS_DIR
     if not folder.is_dir():
         raise GenerationError(f"{folder}: no such directory")
     for path in sorted(folder.glob("*.yaml")):
-        try:
-            documents = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError as error:
-            raise GenerationError(
-                f"{path.relative_to(root)}: not valid YAML: {last_line(str(error))}"
-            ) from None
-        for doc in documents:
+        for doc in yaml_documents(path, root):
             if isinstance(doc, dict) and doc.get("kind") == "ApplicationSet":
                 yield str(path.relative_to(root)), doc
 

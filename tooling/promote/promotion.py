@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from tooling.checks.engine import CHECKS, validate
-from tooling.infra.applicationsets import GenerationError, generated_applications
+from tooling.infra.applicationsets import GenerationError, generated_applications, yaml_documents
 from tooling.infra.archives import extract
 from tooling.infra.helm import HelmError, helm_binary, render_manifests
 from tooling.infra.proc import last_line
@@ -298,11 +298,9 @@ def _yaml_objects(root: Path, folders: dict[str, bool]) -> Iterator[tuple[str, d
     for folder, recurse in sorted(folders.items()):
         for path in sorted((root / folder).glob("**/*.yaml" if recurse else "*.yaml")):
             try:
-                documents = list(yaml.safe_load_all(path.read_text()))
-            except yaml.YAMLError as error:
-                raise PromotionRefused(
-                    f"{path.relative_to(root)}: not valid YAML: {last_line(str(error))}"
-                ) from None
+                documents = yaml_documents(path, root)
+            except GenerationError as error:
+                raise PromotionRefused(str(error)) from None
             for obj in documents:
                 if isinstance(obj, dict):
                     yield str(path.relative_to(root).parent), obj
