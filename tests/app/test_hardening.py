@@ -20,7 +20,7 @@ from mlpipeline.release.fleet import normalize_token as pipeline_normalize_token
 from serving.config import normalize_token as app_normalize_token
 from tests.app.conftest import StartApp
 from tests.app.support import IRIS_ROW, TOKEN, predict, reload, wait_for
-from tooling.infra.localstack import LOOPBACK, ServerProcess, app_server
+from tooling.infra.localstack import LOOPBACK, MlflowServer, ServerProcess, app_server
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,11 @@ TOO_LARGE = {"detail": f"request body is larger than {BODY_LIMIT} bytes (MAX_BOD
 
 @pytest.fixture(scope="module")
 def app(
-    mlflow: ServerProcess, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    mlflow: MlflowServer, seeded_versions: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     logs = tmp_path_factory.mktemp("hardening")
     env = {
-        "MLFLOW_TRACKING_URI": mlflow.url, "RELOAD_SECRET_TOKEN": TOKEN,
+        **mlflow.serving_env(), "RELOAD_SECRET_TOKEN": TOKEN,
         "LOG_FILE": str(logs / "fastapi.log"), "MAX_BODY_BYTES": str(BODY_LIMIT),
         "MAX_FEATURES": str(FEATURE_LIMIT),
     }  # fmt: skip

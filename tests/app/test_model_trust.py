@@ -32,7 +32,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from tests.app.conftest import StartApp
 from tests.app.support import TOKEN, models, predict, register_code_version, reload
-from tooling.infra.localstack import ServerProcess, app_server
+from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import SERVE_MODELS_FROM_CODE, point_alias, seed_variants
 
 pytestmark = pytest.mark.slow
@@ -206,12 +206,12 @@ def marker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app(
-    mlflow: ServerProcess, seeded: dict[str, str], tmp_path_factory: pytest.TempPathFactory, marker_dir: Path
+    mlflow: MlflowServer, seeded: dict[str, str], tmp_path_factory: pytest.TempPathFactory, marker_dir: Path
 ) -> Iterator[ServerProcess]:
     """One app without the opt-in, shared by the refusals: each leaves the seeded @B serving."""
     point_alias(mlflow.url, MODEL, "B", seeded["B"])
     env = {
-        "MLFLOW_TRACKING_URI": mlflow.url,
+        **mlflow.serving_env(),
         "MODEL_NAME": MODEL,
         "RELOAD_SECRET_TOKEN": TOKEN,
         "TRUST_TEST_MARKER": str(marker_dir / "code.ran"),

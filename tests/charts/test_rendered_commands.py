@@ -72,10 +72,18 @@ def test_airflow_accepts_every_rendered_command_and_setting() -> None:
     commands |= {tuple(probe["exec"]["command"]) for probe in probes if "exec" in probe}
     settings = {e["name"] for c in rendered_containers for e in c["env"] if e["name"].startswith("AIRFLOW__")}
     assert {args[:2] for args in commands} >= {("airflow", "scheduler"), ("airflow", "api-server")}
+    # A script the chart hands to ``python -c`` (the admin user's) is run for real by test_airflow_auth.py;
+    # here it must at least be Python, and every other command is Airflow's CLI.
+    scripts = [args[2] for args in commands if args[:2] == ("python", "-c")]
+    for script in scripts:
+        compile(script, "<rendered python -c>", "exec")
+    cli_commands = [args for args in commands if args[:2] != ("python", "-c")]
+    assert scripts
+    assert all(args[0] == "airflow" for args in cli_commands), sorted(commands)
 
     result = subprocess.run(
         [str(AIRFLOW_PYTHON), "-c", AIRFLOW_CHECK],
-        input=json.dumps([sorted(commands), sorted(settings)]),
+        input=json.dumps([sorted(cli_commands), sorted(settings)]),
         capture_output=True,
         text=True,
         check=True,

@@ -64,7 +64,9 @@ def test_a_reload_token_the_replicas_refuse_fails_the_release_in_one_line_with_n
     # The pipeline's Secret holds another token than the app's (real replicas, real MLflow).
     wrong_token = "pipeline-secret-that-the-app-does-not-hold"
     pool, version = serving_pool, serving_pool.versions["A"]
-    environ = release_environment(pool.mlflow_url, pool.model_name, pool.urls, wrong_token)
+    environ = release_environment(
+        pool.mlflow_url, pool.model_name, pool.urls, wrong_token, writer=pool.mlflow.users.writer
+    )
     aliases = alias_versions(pool.mlflow_url, pool.model_name)
     releases = [httpx.get(f"{url}/release", timeout=10).json() for url in pool.urls]
 
