@@ -258,17 +258,10 @@ def create_platform_users(url: str, users: MlflowUsers) -> None:
         raise RuntimeError(f"creating MLflow's users failed: {(created.stderr or created.stdout).strip()}")
     grant = {"username": users.writer.username, "resource_type": "experiment", "resource_id": "0"}
     with httpx.Client(base_url=url, auth=(users.admin.username, users.admin.password), timeout=30.0) as http:
-        _already_exists(
-            http.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "EDIT"})
-        )
-
-
-def _already_exists(response: httpx.Response) -> bool:
-    """True when the auth API refused a create because the object exists; raises on any other failure."""
-    if response.status_code == 400 and "RESOURCE_ALREADY_EXISTS" in response.text:
-        return True
-    response.raise_for_status()
-    return False
+        granted = http.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "EDIT"})
+    # A grant an earlier start on the same workdir made is already in place; any other refusal is a failure.
+    if not (granted.status_code == 400 and "RESOURCE_ALREADY_EXISTS" in granted.text):
+        granted.raise_for_status()
 
 
 @contextmanager
