@@ -116,7 +116,7 @@ class Registry:
             message = f"registry refused the location of version {ref.version}: {error.error_code}"
             raise RegistryError(message) from None
         except (MlflowException, OSError) as error:
-            raise RegistryError(f"model registry unreachable ({type(error).__name__})") from None
+            raise _failed(error, f"locating version {ref.version}") from None
         return str(uri)
 
     def download(self, ref: VersionRef, artifact_uri: str, destination: Path) -> Path:
