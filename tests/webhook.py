@@ -39,11 +39,6 @@ class WebhookReceiver:
         self.url = f"http://{LOOPBACK}:{self._server.server_port}{self.path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def clear(self) -> None:
-        self.bodies.clear()
-        self.messages.clear()
-        self.status, self.delay_seconds = 200, 0.0
-
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()
         return self

@@ -22,16 +22,11 @@ from tooling.infra.localstack import MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import seed_variants
 
 
-@pytest.fixture(scope="session")
-def slack() -> Iterator[WebhookReceiver]:
+@pytest.fixture
+def fresh_slack() -> Iterator[WebhookReceiver]:
+    """A receiver of the test's own (port and path): a late post from a neighbour can never reach it."""
     with WebhookReceiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-def fresh_slack(slack: WebhookReceiver) -> WebhookReceiver:
-    slack.clear()
-    return slack
 
 
 @pytest.fixture(scope="session")
