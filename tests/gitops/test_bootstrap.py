@@ -14,6 +14,7 @@ import yaml
 from tooling.checks.rules.argocd import UPSTREAM_CHARTS
 from tooling.infra.schemas import SchemaStore
 from tooling.model import COMPONENTS, ENVIRONMENTS, PROD, REPO_ROOT
+from tooling.promote.promotion import ROOT_SOURCE
 
 Objects = list[tuple[Path, dict[str, Any]]]
 REPO_URL = "https://github.com/example-org/mlops-gitops-platform.git"
@@ -41,12 +42,9 @@ def test_bootstrap_file_holds_the_root_of_everything() -> None:
         ("Application", "root"),
     ]
     root = docs[1]["spec"]
-    assert root["source"] == {
-        "repoURL": REPO_URL,
-        "targetRevision": PROD,
-        "path": "apps",
-        "directory": {"recurse": False},
-    }
+    # The promotion diff reads apps/ as the root applies it: the same source.
+    assert root["source"] == {"repoURL": REPO_URL, "targetRevision": PROD, **ROOT_SOURCE}
+    assert ROOT_SOURCE == {"path": "apps", "directory": {"recurse": False, "include": "*.yaml"}}
     assert root["project"] == "app-of-apps"
     project = docs[0]["spec"]
     assert project["destinations"] == [{"server": "https://kubernetes.default.svc", "namespace": "argocd"}]

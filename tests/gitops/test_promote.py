@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tooling.model import CHARTS, ENVIRONMENTS_DIR, GITOPS_DIRS, REPO_ROOT
-from tooling.promote.promotion import prod_folders
+from tooling.promote.promotion import prod_files
 
 COPIED = (CHARTS, ENVIRONMENTS_DIR, *GITOPS_DIRS, ".yamllint.yaml")
 # What is deployed, not the charts' and the app's own test suites (make validate covers their files).
@@ -264,11 +264,13 @@ def test_the_diff_covers_the_argo_cd_objects_prod_syncs(clone: Path) -> None:
 
 
 def test_the_diff_reads_every_folder_an_application_syncs_from_prod() -> None:
-    assert prod_folders(REPO_ROOT) == {
-        "apps": False,
-        "apps/cluster-issuers": False,
-        "applicationsets": False,
-        "metallb/dev": False,
-        "metallb/prod": False,
-        "sealed-secrets/prod": False,
+    files = [path.relative_to(REPO_ROOT) for path in prod_files(REPO_ROOT)]
+    assert {str(path.parent) for path in files} == {
+        "apps",
+        "apps/cluster-issuers",
+        "applicationsets",
+        "metallb/dev",
+        "metallb/prod",
+        "sealed-secrets/prod",
     }
+    assert {path.suffix for path in files} == {".yaml"}

@@ -18,6 +18,7 @@ from tooling.checks.rules.podsecurity import restricted_problems
 from tooling.checks.rules.sealedsecrets import check_sealedsecret_scope, sealing_scope
 from tooling.checks.rules.secrets import check_secret_sealed
 from tooling.checks.rules.supplychain import check_base_digest, check_pip_hashes, unhashed_requirements
+from tooling.infra.directories import applied_files, is_directory_source
 from tooling.infra.helm import Manifest, render_key
 from tooling.infra.helmignore import is_ignored, parse
 from tooling.infra.repository import Document, Repository
@@ -351,3 +352,27 @@ def test_lock_requirements_without_a_sha256_are_named() -> None:
         + ("c" * 64 + "\n")
     )
     assert unhashed_requirements(lock) == ["numpy", "scipy"]
+
+
+@pytest.mark.parametrize(
+    ("directory", "applied"),
+    [
+        ({}, ["a.yaml", "b.yml", "c.json", "d.jsonnet"]),
+        ({"include": "*.yaml"}, ["a.yaml"]),
+        ({"include": "*.yaml", "recurse": True}, ["a.yaml", "sub/e.yaml"]),
+        ({"include": "a.yaml", "recurse": True}, ["a.yaml"]),
+        ({"recurse": True, "exclude": "*.json"}, ["a.yaml", "b.yml", "d.jsonnet", "sub/e.yaml", "sub/f.yml"]),
+    ],
+)
+def test_directory_source_applies_what_argo_cd_selects(
+    tmp_path: Path, directory: dict[str, Any], applied: list[str]
+) -> None:
+    folder = tmp_path / "objects"
+    names = ("a.yaml", "b.yml", "c.json", "d.jsonnet", "README.md", "cert.pem", "sub/e.yaml", "sub/f.yml")
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("{}\n")
+    source = {"path": "objects", "directory": directory}
+    assert [path.relative_to(folder).as_posix() for path in applied_files(tmp_path, source)] == applied
+    (folder / "Chart.yaml").write_text("name: x\n")
+    assert not is_directory_source(tmp_path, source)

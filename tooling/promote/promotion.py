@@ -11,8 +11,9 @@
    (``filter``, ``ident``, ``working-tree-encoding``) and a submodule (content the validator cannot see) are
    refused.
 3. Everything the prod branch deploys is rendered for the current ``prod`` branch and for the candidate: the
-   Argo CD objects in ``apps/`` (the root follows prod), every folder an Application there syncs from the prod
-   branch, every Application the ApplicationSets generate, and each chart with the prod values (real Helm, as
+   Argo CD objects in ``apps/`` (the root follows prod), the files every directory source of an Application
+   there applies from the prod branch (``tooling.infra.directories``: its ``*.yaml`` files, as Argo CD selects
+   them), every Application the ApplicationSets generate, and each chart with the prod values (real Helm, as
    the validator renders). The difference is printed; no difference, no promotion.
 4. The local ``prod`` branch moves to a promotion commit: the candidate's tree, with the previous prod and
    the candidate as parents and a message that names both. ``git push origin prod`` publishes it as a
@@ -40,6 +41,7 @@ import yaml
 from tooling.checks.engine import CHECKS, validate
 from tooling.infra.applicationsets import GenerationError, generated_applications, yaml_documents
 from tooling.infra.archives import extract
+from tooling.infra.directories import DIRECTORY_INCLUDE, applied_files, is_directory_source
 from tooling.infra.helm import HelmError, helm_binary, render_manifests
 from tooling.infra.proc import last_line
 from tooling.infra.schemas import default_locations
@@ -47,6 +49,8 @@ from tooling.model import CHARTS, COMPONENTS, PROD, REPO_ROOT, Deployment
 
 APPS_DIR = "apps"
 """The root Application's folder: the Argo CD objects themselves, read from the prod branch."""
+ROOT_SOURCE = {"path": APPS_DIR, "directory": {"recurse": False, "include": DIRECTORY_INCLUDE}}
+"""The root Application's source (``apps/bootstrap.yaml``, applied by hand): ``apps/*.yaml``, no subfolder."""
 ZERO_OID = "0" * 40
 BLOB_MODES = {b"100644": 0o644, b"100755": 0o755, b"120000": 0o777}
 # Attributes that make a checkout (Argo CD's) differ from the blobs the validator read.
@@ -256,9 +260,9 @@ def _validate(checkout: Path, commit: str, skip_checkov: bool) -> None:
 def prod_objects(root: Path) -> dict[str, str]:
     """Everything the prod branch deploys from ``root``, as YAML keyed ``<where>: <Kind>/<namespace>/<name>``.
 
-    The Argo CD objects of ``apps/`` (the root Application follows prod), the objects of every folder an
-    Application there syncs from prod, every Application the ApplicationSets generate, and the charts rendered
-    with the prod values.
+    The Argo CD objects of ``apps/`` (the root Application follows prod), the objects of every file an
+    Application there applies from prod (``prod_files``), every Application the ApplicationSets generate, and
+    the charts rendered with the prod values.
     """
     objects: dict[str, str] = {}
     try:
@@ -270,40 +274,41 @@ def prod_objects(root: Path) -> dict[str, str]:
             objects[_key("applicationsets", app, "argocd")] = _dump(app)
     except (HelmError, GenerationError) as error:
         raise PromotionRefused(f"{root.name}: cannot render prod: {error}") from None
-    for relative, obj in _yaml_objects(root, prod_folders(root)):
+    for relative, obj in _yaml_objects(root, prod_files(root)):
         objects[_key(relative, obj, "")] = _dump(obj)
     return objects
 
 
-def prod_folders(root: Path) -> dict[str, bool]:
-    """Folders of plain objects the prod branch deploys, each with whether its Application recurses."""
-    folders = {APPS_DIR: False}
-    for _, obj in _yaml_objects(root, {APPS_DIR: False}):
+def prod_files(root: Path) -> list[Path]:
+    """The files of plain objects the prod branch deploys: what the root applies from ``apps/``, then what
+    each directory source of an Application there that follows prod applies (``tooling.infra.directories``,
+    the definition the validator's rules hold every directory source to)."""
+    files = set(applied_files(root, ROOT_SOURCE))
+    for _, obj in _yaml_objects(root, sorted(files)):
         if obj.get("kind") != "Application":
             continue
         spec = obj.get("spec") or {}
         for source in filter(None, [spec.get("source"), *(spec.get("sources") or [])]):
-            path = source.get("path")
-            if source.get("targetRevision") != PROD or not path or (root / path / "Chart.yaml").is_file():
+            if source.get("targetRevision") != PROD or not is_directory_source(root, source):
                 continue
-            if not (root / path).resolve().is_relative_to(root.resolve()):
+            if not (root / str(source["path"])).resolve().is_relative_to(root.resolve()):
                 raise PromotionRefused(
-                    f"{APPS_DIR}/: Application {obj['metadata'].get('name')} syncs {path}, outside the tree"
+                    f"{APPS_DIR}/: Application {obj['metadata'].get('name')} syncs {source['path']}, "
+                    "outside the tree"
                 )
-            folders[str(path)] = bool((source.get("directory") or {}).get("recurse"))
-    return folders
+            files.update(applied_files(root, source))
+    return sorted(files)
 
 
-def _yaml_objects(root: Path, folders: dict[str, bool]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for folder, recurse in sorted(folders.items()):
-        for path in sorted((root / folder).glob("**/*.yaml" if recurse else "*.yaml")):
-            try:
-                documents = yaml_documents(path, root)
-            except GenerationError as error:
-                raise PromotionRefused(str(error)) from None
-            for obj in documents:
-                if isinstance(obj, dict):
-                    yield str(path.relative_to(root).parent), obj
+def _yaml_objects(root: Path, files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in files:
+        try:
+            documents = yaml_documents(path, root)
+        except GenerationError as error:
+            raise PromotionRefused(str(error)) from None
+        for obj in documents:
+            if isinstance(obj, dict):
+                yield str(path.relative_to(root).parent), obj
 
 
 def _key(where: str, obj: dict[str, Any], namespace: str) -> str:
