@@ -1,5 +1,6 @@
 """Argo CD: ApplicationSets fail loudly and never cascade, prod never prunes, AppProjects name their kinds,
-and the generated Applications deploy exactly what the platform model renders.
+the generated Applications deploy exactly what the platform model renders, and directory sources apply exactly
+the ``*.yaml`` files the validator reads (``tooling.infra.directories``).
 
 The trust boundary: every Argo CD object (the root, the Applications, the ApplicationSets, the projects) comes
 from the promoted ``prod`` branch, and only dev's Applications follow anything else, confined to dev's
@@ -25,9 +26,18 @@ from tooling.checks.rules.base import (
     only,
 )
 from tooling.infra.applicationsets import GENERATED
+from tooling.infra.directories import DIRECTORY_INCLUDE, is_directory_source, manifest_files, relative_to
 from tooling.infra.k8s import dig, mapping, name_of, sequence
 from tooling.infra.repository import Document, Repository, object_label
-from tooling.model import COMPONENTS, ENVIRONMENTS, PROD, SEALED_SECRETS_DIR, Deployment, namespaces
+from tooling.model import (
+    COMPONENTS,
+    ENVIRONMENTS,
+    GITOPS_DIRS,
+    PROD,
+    SEALED_SECRETS_DIR,
+    Deployment,
+    namespaces,
+)
 
 MISSINGKEY_ERROR = "missingkey=error"
 ARGOCD_NAMESPACE = "argocd"
@@ -53,6 +63,8 @@ CLUSTER_POWER_KINDS = frozenset(
 )
 """Cluster-scoped kinds that grant or intercept everything: only pinned upstream charts create them."""
 EXACT_VERSION = re.compile(r"v?\d+\.\d+\.\d+")
+GLOB_OR_PATH_CHARACTERS = frozenset("*?[]{}!\\/")
+"""What makes a ``directory.include`` more than one file's name (Argo CD's glob syntax, a path separator)."""
 
 
 def check_appset_go_template(repo: Repository) -> Iterator[Finding]:
@@ -355,6 +367,68 @@ def check_upstream_chart_pinned(repo: Repository) -> Iterator[Finding]:
                 )
 
 
+def _directory_sources(repo: Repository) -> Iterator[tuple[Document, dict[str, Any]]]:
+    """Every directory source of every Application, static or generated (``tooling.infra.directories``)."""
+    for document in applications(repo):
+        for source in application_sources(document.obj):
+            if is_directory_source(repo.root, source):
+                yield document, source
+
+
+def check_directory_include(repo: Repository) -> Iterator[Finding]:
+    """Argo CD applies every .yaml, .yml, .json and .jsonnet file of a directory source's folder unless
+    ``directory.include`` narrows it, but the validator and the promotion diff read .yaml files: every
+    directory source includes exactly ``*.yaml``, or one named .yaml file (``platform-<env>`` each apply their
+    own environment's ApplicationSet of ``applicationsets/``, a narrower set of the same files)."""
+    for document, source in _directory_sources(repo):
+        include = mapping(source.get("directory")).get("include")
+        if include == DIRECTORY_INCLUDE or _one_yaml_file(include):
+            continue
+        what = f"directory.include {include!r}" if include else "no directory.include"
+        yield document_finding(
+            document,
+            "argocd-directory-include",
+            f"directory source {source.get('path')!r} sets {what}: Argo CD would apply .yml, .json or "
+            f".jsonnet files there, which the validator and the promotion diff never read; include "
+            f"{DIRECTORY_INCLUDE!r}",
+        )
+
+
+def _one_yaml_file(include: Any) -> bool:
+    return (
+        isinstance(include, str) and include.endswith(".yaml") and not set(include) & GLOB_OR_PATH_CHARACTERS
+    )
+
+
+def check_directory_files(repo: Repository) -> Iterator[Finding]:
+    """A directory source syncs a folder whose every document the validator judges as an object, and nothing
+    there is a manifest Argo CD skips (a .yml, .json or .jsonnet file beside the ``*.yaml`` it applies): what
+    is committed where Argo CD syncs is what it applies, never silently ignored."""
+    root = repo.root.resolve()
+    for document, source in _directory_sources(repo):
+        path = str(source.get("path"))
+        folder = (root / path).resolve()
+        parts = folder.relative_to(root).parts if folder.is_relative_to(root) else ()
+        if not parts or parts[0] not in GITOPS_DIRS:
+            yield document_finding(
+                document,
+                "argocd-directory-files",
+                f"directory source {path!r} is not in one of {list(GITOPS_DIRS)}, the folders whose every "
+                "document the validator judges as an object",
+            )
+            continue
+        for file in manifest_files(root, source):
+            if not fnmatch.fnmatchcase(relative_to(file, folder), DIRECTORY_INCLUDE):
+                yield Finding(
+                    file.relative_to(root).as_posix(),
+                    object_label(document.obj),
+                    "argocd-directory-files",
+                    f"a {file.suffix} file where {name_of(document.obj)} syncs {path}: Argo CD skips it "
+                    f"(directory.include {DIRECTORY_INCLUDE!r}), so whatever it holds is silently ignored; "
+                    "make it a .yaml file or move it out",
+                )
+
+
 def check_generated_applications(repo: Repository) -> Iterator[Finding]:
     """Generated Applications deploy what ``tooling.model`` renders (chart, values, release, namespace)."""
     for index, app in enumerate(repo.applications):
@@ -472,6 +546,16 @@ RULES = (
         "upstream-chart-pinned",
         "upstream Applications install a named chart of its repository at an exact version",
         check_upstream_chart_pinned,
+    ),
+    Rule(
+        "argocd-directory-include",
+        "every directory source includes *.yaml (or one named .yaml file): Argo CD applies what is validated",
+        check_directory_include,
+    ),
+    Rule(
+        "argocd-directory-files",
+        "directory sources sync validated folders with no manifest but *.yaml: nothing is silently skipped",
+        check_directory_files,
     ),
     Rule(
         "application-paths",
