@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from tooling.checks.findings import Finding
 from tooling.infra.applicationsets import GENERATED
 from tooling.infra.helm import Manifest
@@ -75,3 +77,18 @@ def application_env(application: dict[str, Any]) -> str | None:
 def application_sources(application: dict[str, Any]) -> list[dict[str, Any]]:
     spec = mapping(application.get("spec"))
     return [mapping(source) for source in [spec.get("source"), *sequence(spec.get("sources"))] if source]
+
+
+def helm_values(application: dict[str, Any]) -> list[Any]:
+    """The Helm values an Application gives its chart inline (``helm.valuesObject``, ``helm.values``)."""
+    found = []
+    for source in application_sources(application):
+        helm = mapping(source.get("helm"))
+        if "valuesObject" in helm:
+            found.append(helm["valuesObject"])
+        if isinstance(helm.get("values"), str):
+            try:
+                found.append(yaml.safe_load(helm["values"]))
+            except yaml.YAMLError:
+                continue
+    return found

@@ -8,15 +8,13 @@ from collections.abc import Iterator
 from itertools import combinations
 from typing import Any
 
-import yaml
-
 from tooling.checks.findings import Finding
 from tooling.checks.rules.base import (
     Rule,
     application_env,
-    application_sources,
     applications,
     document_finding,
+    helm_values,
 )
 from tooling.infra.k8s import annotations_of, dig, mapping, name_of, sequence
 from tooling.infra.repository import Document, Repository, object_label
@@ -113,7 +111,7 @@ def check_loadbalancer_pool(repo: Repository) -> Iterator[Finding]:
                     yield Finding(manifest.source, label, "loadbalancer-pool", problem)
     for document in applications(repo):
         env = application_env(document.obj)
-        for service in _load_balancers_in_values(_helm_values(document.obj)):
+        for service in _load_balancers_in_values(helm_values(document.obj)):
             problem = _pool_problem(mapping(service.get("annotations")).get(POOL_ANNOTATION), env, pools)
             if problem:
                 yield document_finding(
@@ -141,20 +139,6 @@ def _load_balancers_in_values(values: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(values, list):
         for value in values:
             yield from _load_balancers_in_values(value)
-
-
-def _helm_values(application: dict[str, Any]) -> list[Any]:
-    found = []
-    for source in application_sources(application):
-        helm = mapping(source.get("helm"))
-        if "valuesObject" in helm:
-            found.append(helm["valuesObject"])
-        if isinstance(helm.get("values"), str):
-            try:
-                found.append(yaml.safe_load(helm["values"]))
-            except yaml.YAMLError:
-                continue
-    return found
 
 
 RULES = (
