@@ -12,6 +12,7 @@ import yaml
 
 from tooling.checks.findings import Finding
 from tooling.checks.rules.images import image_tag_problem
+from tooling.checks.rules.ingress import check_ingress_class_per_env
 from tooling.checks.rules.metallb import pool_ranges
 from tooling.checks.rules.network import selects
 from tooling.checks.rules.podsecurity import restricted_problems
@@ -376,3 +377,27 @@ def test_directory_source_applies_what_argo_cd_selects(
     assert [path.relative_to(folder).as_posix() for path in applied_files(tmp_path, source)] == applied
     (folder / "Chart.yaml").write_text("name: x\n")
     assert not is_directory_source(tmp_path, source)
+
+
+def test_an_ingress_class_two_environments_controllers_create_is_flagged() -> None:
+    def controller(env: str, ingress_class: str) -> dict[str, Any]:
+        values = {"controller": {"ingressClassResource": {"name": ingress_class}}}
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": f"ingress-nginx-{env}", "namespace": "argocd"},
+            "spec": {
+                "source": {"chart": "ingress-nginx", "helm": {"valuesObject": values}},
+                "destination": {"namespace": f"ingress-nginx-{env}"},
+            },
+        }
+
+    documents = [
+        Document("apps/x.yaml", i, controller(env, "nginx-prod")) for i, env in enumerate(["dev", "prod"])
+    ]
+    findings = list(check_ingress_class_per_env(Repository(REPO_ROOT, documents=documents)))
+    assert [(f.object, f.rule) for f in findings] == [
+        ("argocd/Application/ingress-nginx-dev", "ingress-class-per-env"),
+        ("argocd/Application/ingress-nginx-prod", "ingress-class-per-env"),
+    ]
+    assert "'nginx-prod' is also created for ['prod']" in findings[0].reason

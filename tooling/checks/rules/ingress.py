@@ -1,4 +1,5 @@
-"""Ingress: prod admits only whitelisted networks, over TLS for every host."""
+"""Ingress: every Ingress uses its own environment's controller; prod admits only whitelisted networks, over
+TLS for every host."""
 
 from __future__ import annotations
 
@@ -6,12 +7,24 @@ import ipaddress
 from collections.abc import Iterator
 
 from tooling.checks.findings import Finding
-from tooling.checks.rules.base import Rule, manifest_finding, rendered_kind
-from tooling.infra.k8s import annotations_of, mapping, sequence
-from tooling.infra.repository import Repository
+from tooling.checks.rules.base import (
+    Rule,
+    application_env,
+    application_sources,
+    applications,
+    document_finding,
+    helm_values,
+    manifest_finding,
+    rendered_kind,
+)
+from tooling.infra.k8s import annotations_of, dig, mapping, sequence
+from tooling.infra.repository import Document, Repository
 from tooling.model import PROD
 
 WHITELIST = "nginx.ingress.kubernetes.io/whitelist-source-range"
+CONTROLLER_CHART = "ingress-nginx"
+CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+"""The class an Ingress names the old way; ingress-nginx still reads it, so it is held like the spec's."""
 
 
 def check_prod_ingress_whitelist(repo: Repository) -> Iterator[Finding]:
@@ -64,6 +77,65 @@ def check_prod_ingress_tls(repo: Repository) -> Iterator[Finding]:
                 )
 
 
+def _controller_classes(repo: Repository) -> Iterator[tuple[Document, str | None, str]]:
+    """Each ingress-nginx controller Application, its environment and the IngressClass it creates."""
+    for document in applications(repo):
+        if not any(source.get("chart") == CONTROLLER_CHART for source in application_sources(document.obj)):
+            continue
+        for values in helm_values(document.obj):
+            name = dig(values, "controller", "ingressClassResource", "name")
+            if name:
+                yield document, application_env(document.obj), str(name)
+
+
+def check_ingress_class_per_env(repo: Repository) -> Iterator[Finding]:
+    """An Ingress is served by its own environment's controller: the IngressClass that environment's
+    ingress-nginx Application creates (``controller.ingressClassResource.name``), as pools come from the
+    environment's MetalLB folder. Any other class, or one two environments' controllers share, would let
+    main's dev values put dev's workloads on prod's controller (its address, its clients)."""
+    controllers = list(_controller_classes(repo))
+    classes: dict[str | None, set[str]] = {}
+    for _, env, name in controllers:
+        classes.setdefault(env, set()).add(name)
+    for document, env, name in controllers:
+        others = sorted(str(other) for other, names in classes.items() if other != env and name in names)
+        if env is None:
+            yield document_finding(
+                document,
+                "ingress-class-per-env",
+                f"cannot tell which environment this controller serves, so class {name!r} cannot be checked",
+            )
+        elif others:
+            yield document_finding(
+                document,
+                "ingress-class-per-env",
+                f"IngressClass {name!r} is also created for {others}: each environment's controller owns "
+                "its own",
+            )
+    for deployment, manifest in rendered_kind(repo, "Ingress"):
+        own = sorted(classes.get(deployment.env, set()))
+        named = {
+            "spec.ingressClassName": dig(manifest.obj, "spec", "ingressClassName"),
+            CLASS_ANNOTATION: annotations_of(manifest.obj).get(CLASS_ANNOTATION),
+        }
+        if named["spec.ingressClassName"] is None:
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "ingress-class-per-env",
+                f"names no spec.ingressClassName: it must be {deployment.env}'s class {own}",
+            )
+        for where, value in named.items():
+            if value is not None and str(value) not in own:
+                yield manifest_finding(
+                    manifest,
+                    deployment.namespace,
+                    "ingress-class-per-env",
+                    f"{where} {value!r} is not {deployment.env}'s ingress class {own} (its ingress-nginx "
+                    "controller Application)",
+                )
+
+
 RULES = (
     Rule(
         "prod-ingress-whitelist",
@@ -71,4 +143,9 @@ RULES = (
         check_prod_ingress_whitelist,
     ),
     Rule("prod-ingress-tls", "prod Ingresses serve every host over TLS", check_prod_ingress_tls),
+    Rule(
+        "ingress-class-per-env",
+        "every Ingress uses the IngressClass of its own environment's ingress-nginx controller",
+        check_ingress_class_per_env,
+    ),
 )
