@@ -134,7 +134,8 @@ ROUTED_PATH_TYPES = ("Exact", "Prefix")
 def check_app_ingress(repo: Repository) -> Iterator[Finding]:
     """Reload, release, the metrics, the docs and the experiment's data are an operator's, reached in-cluster:
     an Ingress path must be one of the app's client routes, matched exactly or as a prefix (which adds only
-    paths below it, where the app has none); a default backend or a regex path would route everything."""
+    paths below it, where the app has none); a default backend or a regex path would route everything. Rule
+    ``ingress-annotations-allowed`` holds the annotations that could send a path elsewhere (rewrites)."""
     settings = repo.app_settings
     if settings is None:
         return

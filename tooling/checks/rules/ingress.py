@@ -1,5 +1,5 @@
-"""Ingress: every Ingress uses its own environment's controller; prod admits only whitelisted networks, over
-TLS for every host."""
+"""Ingress: every Ingress uses its own environment's controller and only the annotations the charts need; prod
+admits only whitelisted networks, over TLS for every host."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ WHITELIST = "nginx.ingress.kubernetes.io/whitelist-source-range"
 CONTROLLER_CHART = "ingress-nginx"
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 """The class an Ingress names the old way; ingress-nginx still reads it, so it is held like the spec's."""
+ALLOWED_ANNOTATIONS = frozenset(
+    {
+        WHITELIST,
+        "nginx.ingress.kubernetes.io/ssl-redirect",
+        "nginx.ingress.kubernetes.io/proxy-body-size",
+        "cert-manager.io/cluster-issuer",
+    }
+)
+"""What the charts' Ingresses set: the client whitelist, the TLS redirect, the body limit, the issuer."""
 
 
 def check_prod_ingress_whitelist(repo: Repository) -> Iterator[Finding]:
@@ -136,6 +145,29 @@ def check_ingress_class_per_env(repo: Repository) -> Iterator[Finding]:
                 )
 
 
+def check_ingress_annotations(repo: Repository) -> Iterator[Finding]:
+    """Every annotation of every rendered Ingress (fastapi, mlflow, airflow) is in ``ALLOWED_ANNOTATIONS``.
+
+    An allowlist, because ingress-nginx reads about a hundred annotations and a list of the dangerous ones
+    would miss the next. Among those it refuses: ones that rewrite or redirect a path (``rewrite-target``,
+    ``use-regex``, ``app-root``, ``permanent-redirect``, ``temporal-redirect``), so /predict could reach an
+    operator route like /variant/A/reload; ones that inject nginx configuration (``configuration-snippet``,
+    ``server-snippet``, ``stream-snippet``, ``auth-snippet``); ones that send traffic or a copy of it
+    elsewhere (``mirror-target``, ``mirror-uri``, ``upstream-vhost``, ``default-backend``, ``canary``,
+    ``auth-url``); and ``kubernetes.io/ingress.class``. Every key counts, whatever its prefix. An annotation a
+    chart comes to need is added to the list, in review, with its reason.
+    """
+    for deployment, manifest in rendered_kind(repo, "Ingress"):
+        for annotation in sorted(set(annotations_of(manifest.obj)) - ALLOWED_ANNOTATIONS):
+            yield manifest_finding(
+                manifest,
+                deployment.namespace,
+                "ingress-annotations-allowed",
+                f"annotation {annotation} is not one Ingresses may set (ALLOWED_ANNOTATIONS, {__name__}): "
+                "it could rewrite, redirect or reconfigure what a path reaches",
+            )
+
+
 RULES = (
     Rule(
         "prod-ingress-whitelist",
@@ -147,5 +179,10 @@ RULES = (
         "ingress-class-per-env",
         "every Ingress uses the IngressClass of its own environment's ingress-nginx controller",
         check_ingress_class_per_env,
+    ),
+    Rule(
+        "ingress-annotations-allowed",
+        "Ingresses set only the annotations the charts need: nothing rewrites, redirects or injects config",
+        check_ingress_annotations,
     ),
 )
