@@ -74,9 +74,12 @@ async def _start(serving: Serving) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    # Here, not in the lifespan: uvicorn has configured its loggers (Config.__init__) and not yet logged the
+    # server's start, so from its first line on every record goes through the escaping and the bounded queue.
+    configure_logging(settings.log_level, settings.log_file, _secrets(settings), settings.log_queue_size)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_file, _secrets(settings), settings.log_queue_size)
         serving = Serving.from_settings(settings)
         app.state.serving = serving
         tasks: list[asyncio.Task[None]] = []

@@ -5,11 +5,23 @@ one writer thread drains it to stdout and the file. A stalled sink (an NFS hiccu
 reads) fills the queue; further records are dropped and counted (``serving_log_records_dropped_total``), and a
 line saying how many were lost is written once the sink moves again. loguru's own ``enqueue=True`` is not
 enough: its queue is a pipe, and a full pipe blocks the caller, which is the event loop.
+
+The standard library's loggers take the same way. uvicorn configures its loggers (a handler writing to stderr)
+before it imports the app, mlflow configures its own when imported, and a library without a handler reaches
+stderr through ``logging.lastResort``: each of those writes on the caller's thread, unescaped, and uvicorn's
+"Invalid HTTP request received." is logged on the event loop for anything a client sends. So configuring
+logging also leaves the root logger one handler, which hands each record to loguru (its level, its
+logger's name before the message, its traceback), and takes every other logger's handlers away, with
+``propagate`` on: every record reaches loguru once. Levels stay as they were: uvicorn and mlflow at INFO,
+everything else at the root's WARNING, httpx and httpcore (which log each request's full URL) at WARNING at
+least whatever the root says. ``warnings.warn`` is captured into logging (``py.warnings``) on the same way.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import logging
 import queue
 import re
 import sys
@@ -72,12 +84,62 @@ class _Writer:
         self._thread.join(timeout)
 
 
+class _ToLoguru(logging.Handler):
+    """The root logger's one handler: each standard-library record, as a loguru record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        try:
+            text = record.getMessage()
+        except Exception:  # bad arguments for its format: say what was logged, never write to stderr
+            text = f"{record.msg!r} % {record.args!r}"
+        # loguru's caller: the first frame outside the logging module (and the import machinery).
+        frame, depth = inspect.currentframe(), 0
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if depth > 0 and filename != logging.__file__ and "importlib._bootstrap" not in filename:
+                break
+            frame, depth = frame.f_back, depth + 1
+        message = text.rstrip("\n")
+        logger.opt(depth=depth, exception=record.exc_info).log(level, "{}: {}", record.name, message)
+
+
+_TO_LOGURU = _ToLoguru()
+_URL_LOGGERS = ("httpx", "httpcore")  # each request's full URL at INFO (the Slack webhook's is a secret)
+
+
+def _route_standard_logging() -> None:
+    """Every standard-library logger's records to loguru, once each; calling it again changes nothing."""
+    root = logging.getLogger()
+    root.handlers = [_TO_LOGURU]
+    for candidate in list(logging.Logger.manager.loggerDict.values()):
+        if not isinstance(candidate, logging.Logger):  # a PlaceHolder: a parent of a dotted name, unasked
+            continue
+        own = [handler for handler in candidate.handlers if not isinstance(handler, logging.NullHandler)]
+        if own:  # uvicorn's, uvicorn.access's when the access log is on, mlflow's, sqlalchemy's, alembic's
+            for handler in own:
+                candidate.removeHandler(handler)
+            candidate.propagate = True
+        # A logger with no handlers and propagate off stays as it is: uvicorn.access under --no-access-log is
+        # off because it has none (uvicorn asks hasHandlers()), and propagating would turn it on.
+    for name in _URL_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.getEffectiveLevel() < logging.WARNING:
+            quiet.setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # warnings.warn: through the "py.warnings" logger, not straight to stderr
+
+
 _writer: _Writer | None = None
+_level = "INFO"
 
 
 def configure_logging(level: str, log_file: str, secrets: list[str], queue_size: int) -> None:
-    """``queue_size``: records waiting for the sinks; beyond it they are dropped and counted."""
-    global _writer
+    """``queue_size``: records waiting for the sinks; beyond it they are dropped and counted. The standard
+    library's loggers are routed here too (once; configuring again replaces, never adds)."""
+    global _writer, _level
     secret_values = [value for value in secrets if value]
 
     def scrub(record: Record) -> None:
@@ -98,14 +160,18 @@ def configure_logging(level: str, log_file: str, secrets: list[str], queue_size:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         # delay: the file is opened by the writer thread, so even an open that blocks cannot stall start-up.
         sinks.add(log_file, format="{message}", rotation="20 MB", retention=5, delay=True, diagnose=False)
-    _writer = _Writer(sinks, queue_size)
+    _writer, _level = _Writer(sinks, queue_size), level
     logger.add(_writer.put, level=level, format=FORMAT, backtrace=False, diagnose=False)
+    _route_standard_logging()
 
 
 def close_logging(timeout: float) -> None:
-    """At shutdown: write what is queued (at most ``timeout`` seconds) and stop the writer thread."""
+    """At shutdown: write what is queued (at most ``timeout`` seconds) and stop the writer thread. What is
+    logged after it (uvicorn's last lines, a failed start-up's traceback) goes straight to stderr, scrubbed
+    and escaped as before: no request is served any more, so a write that waits holds up only the exit."""
     global _writer
     if _writer is not None:
         logger.remove()
         _writer.close(timeout)
         _writer = None
+        logger.add(sys.stderr, level=_level, format=FORMAT, backtrace=False, diagnose=False)
