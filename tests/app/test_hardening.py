@@ -2,13 +2,16 @@
 
 Body and column limits before parsing, an event loop that keeps answering while a body arrives, log lines a
 request cannot forge, the reload token's whitespace rule, authentication before an alias is named, logging
-that drops instead of blocking, and slow clients that cannot hold others up.
+that drops instead of blocking (uvicorn's own records too), and slow clients that cannot hold others up.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,17 @@ from mlpipeline.release.fleet import normalize_token as pipeline_normalize_token
 from serving.config import normalize_token as app_normalize_token
 from tests.app.conftest import StartApp
 from tests.app.support import IRIS_ROW, TOKEN, predict, reload, wait_for
-from tooling.infra.localstack import LOOPBACK, MlflowServer, ServerProcess, app_server
+from tooling.infra.localstack import (
+    LOOPBACK,
+    MlflowServer,
+    ServerProcess,
+    app_command,
+    app_server,
+    free_port,
+    inherited_environment,
+    stop_process,
+)
+from tooling.model import APP_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +58,32 @@ def app(
 
 def log_file(app: ServerProcess) -> Path:
     return app.log_path.parent / "fastapi.log"
+
+
+def port_of(app: ServerProcess) -> int:
+    return int(app.url.rsplit(":", 1)[1])
+
+
+# Not HTTP (a request line with an escape sequence and a newline in it): uvicorn answers 400 and logs its
+# warning on the event loop, once per connection, for anything any client sends.
+MALFORMED = b"GET /\x1b[2J\n2026-01-01T00:00:00.000Z INFO smuggled HTTP/1.1\r\nHost: app\r\n\r\n"
+INVALID_REQUEST = " WARNING uvicorn.error: Invalid HTTP request received."
+
+
+def send_malformed(port: int) -> bytes:
+    """One connection, one malformed request: uvicorn's answer, read until it closes the connection."""
+    with socket.create_connection((LOOPBACK, port), timeout=30) as raw:
+        raw.sendall(MALFORMED)
+        answer = b""
+        while received := raw.recv(65536):
+            answer += received
+    return answer
+
+
+def dropped_log_records(client: httpx.Client) -> float:
+    metrics = client.get("/metrics").text
+    line = next(line for line in metrics.splitlines() if line.startswith("serving_log_records_dropped_total"))
+    return float(line.split()[-1])
 
 
 def padded_body(size: int) -> bytes:
@@ -179,10 +218,35 @@ def test_the_app_and_the_pipeline_normalize_the_token_by_one_rule(raw: str) -> N
     assert app_normalize_token(raw) == pipeline_normalize_token(raw)
 
 
+def test_uvicorn_s_own_records_go_through_the_app_s_log_escaped_and_once(app: ServerProcess) -> None:
+    """uvicorn's loggers write with the app's format into the app's log file (its own stderr handler is gone),
+    each record once, its access log stays off (``--no-access-log``), and nothing a client sent reaches a line
+    unescaped."""
+
+    def lines(path: Path, text: str) -> list[str]:
+        return [line for line in path.read_text().splitlines() if line.endswith(text)]
+
+    before = len(lines(log_file(app), INVALID_REQUEST))
+    answer = send_malformed(port_of(app))
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert answer.endswith(b"Invalid HTTP request received.")
+    assert wait_for(lambda: len(lines(log_file(app), INVALID_REQUEST)) == before + 1)
+    # The same record on stdout once: the writer thread's other sink, not a second handler.
+    assert wait_for(lambda: len(lines(app.log_path, INVALID_REQUEST)) == before + 1)
+    logged, output = log_file(app).read_text(), app.log_path.read_text()
+    assert len(lines(log_file(app), " INFO uvicorn.error: Application startup complete.")) == 1
+    assert "smuggled" not in logged
+    assert "\x1b" not in logged
+    assert "WARNING:  Invalid HTTP request received." not in output  # uvicorn's own format: its handler wrote
+    assert "INFO:     " not in output
+    assert '"GET /livez HTTP/1.1" 200' not in logged  # the access log stays off
+
+
 @pytest.mark.usefixtures("seeded_versions")
 def test_a_stalled_log_sink_never_stalls_a_request(start_app: StartApp, tmp_path: Path) -> None:
     """LOG_FILE is a FIFO nobody reads: opening it for writing never returns. Requests are answered and the
-    lines that cannot be written are dropped and counted."""
+    lines that cannot be written are dropped and counted. uvicorn's per-connection warnings take the same way:
+    a flood of malformed requests is dropped and counted too, and none of it is written around the queue."""
     fifo = tmp_path / "stalled" / "fastapi.log"
     fifo.parent.mkdir()
     os.mkfifo(fifo)
@@ -193,11 +257,73 @@ def test_a_stalled_log_sink_never_stalls_a_request(start_app: StartApp, tmp_path
         statuses = [client.get("/livez").status_code for _ in range(100)]
         assert statuses == [200] * 100
         assert client.post("/predict", json={"data": [IRIS_ROW]}).status_code == 200
-        metrics = client.get("/metrics").text
-    dropped = next(
-        line for line in metrics.splitlines() if line.startswith("serving_log_records_dropped_total")
-    )
-    assert float(dropped.split()[-1]) >= 80
+        assert dropped_log_records(client) >= 80
+        before = dropped_log_records(client)
+        for _ in range(10):
+            for _ in range(20):
+                assert send_malformed(port_of(app)).startswith(b"HTTP/1.1 400 ")
+            assert client.get("/livez", timeout=5).status_code == 200
+        assert dropped_log_records(client) - before >= 200
+        output = app.log_path.read_text()
+    assert "Invalid HTTP request received." not in output  # nor on stderr: all of it waits in the queue
+
+
+@pytest.mark.usefixtures("seeded_versions")
+def test_a_stalled_stdout_never_stalls_the_event_loop(mlflow: MlflowServer, tmp_path: Path) -> None:
+    """stdout and stderr are a pipe that stops being read (a stuck log collector): once the pipe is full every
+    write to it waits. A flood of malformed requests, each a warning uvicorn logs on the event loop, would
+    fill it twice over; /livez is answered throughout, the records are dropped and counted, and once the pipe
+    is read again the writer says how many were lost."""
+    port = free_port()
+    env = {
+        **inherited_environment(), **mlflow.serving_env(), "LOG_FILE": "", "LOG_QUEUE_SIZE": "50",
+        "REGISTRY_POLL_SECONDS": "0", "PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'predictions.db'}",
+    }  # fmt: skip
+    process = subprocess.Popen(
+        app_command(port), cwd=APP_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    pipe = process.stdout.fileno()
+    read: list[bytes] = []
+    reading = threading.Event()
+
+    def drain() -> None:  # reads only while ``reading`` is set; waits for it otherwise
+        while process.poll() is None:
+            if not reading.wait(0.1):
+                continue
+            if select.select([pipe], [], [], 0.1)[0] and reading.is_set():
+                if not (chunk := os.read(pipe, 65536)):
+                    return
+                read.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reading.set()
+    reader.start()
+    try:
+        with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as client:
+
+            def up() -> bool:
+                try:
+                    return client.get("/livez", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            assert wait_for(up, timeout=120), b"".join(read).decode(errors="replace")[-4000:]
+            reading.clear()  # from here on nobody reads the pipe
+            flood = 3 * fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) // 100  # a warning's line: more than 80 bytes
+            for sent in range(flood):
+                assert send_malformed(port).startswith(b"HTTP/1.1 400 ")
+                if sent % 100 == 0:
+                    assert client.get("/livez", timeout=5).status_code == 200
+            assert client.get("/livez", timeout=5).status_code == 200
+            assert dropped_log_records(client) >= flood // 5
+            reading.set()
+            assert wait_for(lambda: b"log records were dropped: the log sink stalled" in b"".join(read))
+    finally:
+        reading.set()  # the shutdown's last lines are written straight to stderr
+        stop_process(process)
+        reader.join(10)
 
 
 def test_slow_clients_trickling_headers_do_not_hold_up_another_client(app: ServerProcess) -> None:
