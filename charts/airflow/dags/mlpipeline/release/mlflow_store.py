@@ -35,12 +35,7 @@ class MlflowStore:
         return self._name
 
     def _model(self) -> Any:
-        try:
-            return self._client.get_registered_model(self._name)
-        except MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise RegistryError(f"cannot read registered model {self._name}: {error.error_code}") from None
+        return registry.registered_model(self._uri, self._name)
 
     def read_state(self) -> ReleaseState | None:
         model = self._model()

@@ -77,9 +77,26 @@ class Registry:
                 raise RegistryError(f"model {self.model_name} is not in the registry") from None
             raise RegistryError(f"registry refused the model lookup: {error.error_code}") from None
         except (MlflowException, OSError) as error:
+            if getattr(error, "error_code", None) == "PERMISSION_DENIED" and not self._listed():
+                raise RegistryError(f"model {self.model_name} is not in the registry") from None
             raise _failed(error, f"reading model {self.model_name}") from None
         value = model.tags.get(RELEASE_TAG)
         return None if value is None else str(value)
+
+    def _listed(self) -> bool:
+        """MLflow's auth app (workspaces on) answers a lookup of a model that does not exist with 403, as it
+        answers one this user may not read; a search lists only what the user may read, and the reader reads
+        every model, so no match means the model is absent. A name the filter cannot quote counts as found."""
+        quote = next((mark for mark in ("'", '"') if mark not in self.model_name), None)
+        if quote is None:
+            return True
+        try:
+            found = self._client.search_registered_models(
+                f"name = {quote}{self.model_name}{quote}", max_results=1
+            )
+        except (MlflowException, OSError) as error:
+            raise _failed(error, f"searching model {self.model_name}") from None
+        return any(model.name == self.model_name for model in found)
 
     def resolve(self, alias: str) -> VersionRef:
         try:
