@@ -24,6 +24,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -289,15 +290,32 @@ def test_a_version_in_a_foreign_object_store_is_refused(
     assert "elsewhere" not in detail
 
 
+def experiment_kept_elsewhere(mlflow: MlflowServer, name: str, location: str) -> str:
+    """An experiment whose artifacts live at ``location``, which the writer may log to. With workspaces on,
+    MLflow refuses such an experiment through its API, but a store from before holds them: the row is written
+    into the server's database as MLflow wrote it then, and the admin grants the writer EDIT on it."""
+    store = SqlAlchemyStore(mlflow.backend_store_uri, default_artifact_root=location)
+    try:
+        experiment = str(store.create_experiment(name, artifact_location=location))
+    finally:
+        store.engine.dispose()
+    writer = mlflow.users.writer.username
+    grant = {"username": writer, "resource_type": "experiment", "resource_id": experiment}
+    admin = (mlflow.users.admin.username, mlflow.users.admin.password)
+    url = f"{mlflow.url}/api/3.0/mlflow/users/permissions/grant"
+    httpx.post(url, json={**grant, "permission": "EDIT"}, auth=admin, timeout=10).raise_for_status()
+    return experiment
+
+
 def test_a_normal_looking_version_whose_files_are_outside_the_store_is_refused(
-    app: ServerProcess, mlflow: ServerProcess, seeded: dict[str, str], tmp_path: Path
+    app: ServerProcess, mlflow: MlflowServer, seeded: dict[str, str], tmp_path: Path
 ) -> None:
     """An experiment may keep its artifacts anywhere: a version logged there has an ordinary ``models:/m-…``
     source, yet the files are a path on whatever machine loads them. A valid skops model sits there: only the
     location refuses it."""
     client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
     elsewhere = tmp_path / "elsewhere"
-    experiment = client.create_experiment(f"elsewhere-{tmp_path.name}", artifact_location=elsewhere.as_uri())
+    experiment = experiment_kept_elsewhere(mlflow, f"elsewhere-{tmp_path.name}", elsewhere.as_uri())
     good = DummyClassifier(strategy="constant", constant=2).fit(FEATURES, LABELS)
     version = register_sklearn(mlflow.url, MODEL, good, experiment_id=experiment)
     assert client.get_model_version(MODEL, version).source.startswith("models:/m-")

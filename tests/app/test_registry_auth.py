@@ -21,6 +21,7 @@ from tooling.infra.localstack import (
     Credentials,
     MlflowServer,
     app_command,
+    create_platform_users,
     free_port,
     inherited_environment,
     mlflow_client_credentials,
@@ -85,6 +86,93 @@ def test_the_reader_resolves_and_downloads_but_cannot_register_or_move_an_alias(
     assert created.value.error_code == moved.value.error_code == "PERMISSION_DENIED"
     assert uploaded.status_code == 403
     assert registry.get_model_version_by_alias(MODEL, "A").version == versions["A"]
+
+
+def _permission(mlflow: MlflowServer, user: Credentials, name: str) -> str:
+    """What ``user`` holds on registered model ``name``, as the auth app resolves it for a request."""
+    query = {"username": user.username, "resource_type": "registered_model", "resource_id": name}
+    admin = (mlflow.users.admin.username, mlflow.users.admin.password)
+    url = f"{mlflow.url}/api/3.0/mlflow/users/permissions/get"
+    answer = httpx.get(url, params=query, auth=admin, timeout=10)
+    answer.raise_for_status()
+    permission: str = answer.json()["permission"]
+    return permission
+
+
+def test_the_reader_creates_no_registered_model_and_no_experiment(mlflow: MlflowServer) -> None:
+    name = f"reader_planted_{secrets.token_hex(4)}"
+    registry = client(mlflow)
+    with mlflow_client_credentials(mlflow.users.reader):
+        with pytest.raises(MlflowException) as model:
+            registry.create_registered_model(name)
+        with pytest.raises(MlflowException) as experiment:
+            registry.create_experiment(name)
+    assert model.value.error_code == experiment.value.error_code == "PERMISSION_DENIED"
+    assert registry.search_registered_models(f"name = '{name}'") == []
+    assert registry.get_experiment_by_name(name) is None
+
+
+def test_the_reader_cannot_take_a_served_name_before_the_writer_registers_it(mlflow: MlflowServer) -> None:
+    # The name an app serves, not registered yet (a new environment, a renamed model): whoever creates a
+    # registered model owns it (MANAGE), so a reader that could create it would choose what the app loads.
+    name = f"unclaimed_{secrets.token_hex(4)}"
+    registry = client(mlflow)
+    with mlflow_client_credentials(mlflow.users.reader), pytest.raises(MlflowException) as squatted:
+        registry.create_registered_model(name)
+    assert squatted.value.error_code == "PERMISSION_DENIED"
+
+    first = register_version(mlflow.url, name).version  # the writer, as the pipeline registers
+    point_alias(mlflow.url, name, "A", first)
+    assert _permission(mlflow, mlflow.users.writer, name) == "MANAGE"
+    assert _permission(mlflow, mlflow.users.reader, name) == "READ"
+    with mlflow_client_credentials(mlflow.users.reader):
+        assert registry.get_model_version_by_alias(name, "A").version == first
+        with pytest.raises(MlflowException) as moved:
+            registry.set_registered_model_alias(name, "A", first)
+    assert moved.value.error_code == "PERMISSION_DENIED"
+
+    second = register_version(mlflow.url, name, c=0.5).version
+    point_alias(mlflow.url, name, "A", second)
+    assert registry.get_model_version_by_alias(name, "A").version == second
+
+
+def test_the_users_script_brings_a_reader_back_to_read_and_hands_its_model_to_the_writer(
+    mlflow: MlflowServer,
+) -> None:
+    # A registry from before creation was gated: the reader created (so owns) a name the pipeline serves, and
+    # it was put in the role that may create. The users script (every sync) leaves it READ and nothing more.
+    name = f"squatted_{secrets.token_hex(4)}"
+    reader = mlflow.users.reader
+    admin = httpx.BasicAuth(mlflow.users.admin.username, mlflow.users.admin.password)
+    with httpx.Client(base_url=mlflow.url, auth=admin, timeout=10) as http:
+        http.post("/api/2.0/mlflow/registered-models/create", json={"name": name}).raise_for_status()
+        grant = {"username": reader.username, "resource_type": "registered_model", "resource_id": name}
+        granted = http.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "MANAGE"})
+        granted.raise_for_status()
+        roles = http.get("/api/3.0/mlflow/roles/list", params={"workspace": "default"}).json()["roles"]
+        [creators] = [role["id"] for role in roles if role["name"] == "platform-creators"]
+        assignment = {"username": reader.username, "role_id": creators}
+        assigned = http.post("/api/3.0/mlflow/roles/assign", json=assignment)
+        assigned.raise_for_status()
+    assert _permission(mlflow, reader, name) == "MANAGE"
+
+    create_platform_users(mlflow.url, mlflow.users)
+
+    assert _permission(mlflow, reader, name) == "READ"
+    assert _permission(mlflow, mlflow.users.writer, name) == "MANAGE"
+    with httpx.Client(base_url=mlflow.url, auth=admin, timeout=10) as http:
+        held = http.get("/api/3.0/mlflow/users/permissions/list", params={"username": reader.username}).json()
+    assert {grant["permission"] for grant in held["permissions"]} <= {"READ"}
+    registry = client(mlflow)
+    with mlflow_client_credentials(reader):
+        with pytest.raises(MlflowException) as tagged:
+            registry.set_registered_model_tag(name, "planted", "1")
+        with pytest.raises(MlflowException) as created:
+            registry.create_registered_model(f"{name}_again")
+    assert tagged.value.error_code == created.value.error_code == "PERMISSION_DENIED"
+    version = register_version(mlflow.url, name).version
+    point_alias(mlflow.url, name, "A", version)
+    assert registry.get_model_version_by_alias(name, "A").version == version
 
 
 def test_the_writer_registers_a_version_and_moves_an_alias(

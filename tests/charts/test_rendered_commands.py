@@ -102,7 +102,8 @@ def _secret_env(container: dict[str, Any], values: dict[str, str]) -> dict[str, 
 
 
 def test_mlflow_runs_the_rendered_auth_app_and_users_job(tmp_path: Path) -> None:
-    """The dev render: the server with its basic-auth config, then the users Job's script, run twice."""
+    """The dev render: the server with its basic-auth config, then the users Job's script, run twice; then
+    only the writer creates."""
     objects = rendered("mlflow", "dev")
     [server_container] = [c for c in containers(objects) if c["name"] == "mlflow"]
     [job_container] = [c for c in containers(objects) if c["name"] == "create-users"]
@@ -169,6 +170,9 @@ def test_mlflow_runs_the_rendered_auth_app_and_users_job(tmp_path: Path) -> None
         assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr
         assert "serving-reader: created" in runs[0].stdout
         assert "serving-reader: exists, password set from its Secret" in runs[1].stdout
+        assert "pipeline-writer: may create (role assigned)" in runs[0].stdout
+        assert "pipeline-writer: may create\n" in runs[1].stdout
+        assert "serving-reader: read-only\n" in runs[1].stdout
         printed = "".join(run.stdout + run.stderr for run in runs)
         assert [value for name, value in secrets.items() if name.endswith(("PASSWORD", "KEY"))] != []
         assert not [
@@ -178,8 +182,11 @@ def test_mlflow_runs_the_rendered_auth_app_and_users_job(tmp_path: Path) -> None
         with httpx.Client(base_url=server.url, headers={"Host": service_host}, timeout=30) as http:
             model = {"name": "job_checked"}
             tag = {**model, "key": "planted", "value": "1"}
+            squatted = http.post("/api/2.0/mlflow/registered-models/create", json=model, auth=reader)
+            planted = http.post("/api/2.0/mlflow/experiments/create", json=model, auth=reader)
             created = http.post("/api/2.0/mlflow/registered-models/create", json=model, auth=writer)
             tagged = http.post("/api/2.0/mlflow/registered-models/set-tag", json=tag, auth=reader)
+        assert squatted.status_code == planted.status_code == 403
         assert created.status_code == 200
         assert tagged.status_code == 403
 

@@ -198,6 +198,9 @@ def running(
 @dataclass
 class MlflowServer(ServerProcess):
     users: MlflowUsers
+    backend_store_uri: str
+    """The server's own database: for a test that needs a row the API no longer writes (an experiment with
+    an artifact location of its own, as stores from before workspaces hold)."""
 
     def serving_env(self) -> dict[str, str]:
         """What a serving app needs to read this registry: its URL and the read-only user."""
@@ -225,6 +228,10 @@ def _auth_config(workdir: Path, admin: Credentials) -> Path:
         "admin_username": admin.username,
         "admin_password": admin.password,
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        # With the server's --enable-workspaces: a user without a workspace grant holds default_permission
+        # (READ) in the default workspace, which cannot create; the users script gives the writer the role
+        # that can.
+        "grant_default_workspace_access": "true",
         # Each check of a password hashes it (werkzeug's scrypt: about a second per request on a busy two-core
         # machine); a verified (user, password) is remembered this long instead. A password change through the
         # API takes effect at once on the worker that handles it (the local server has one).
@@ -239,12 +246,14 @@ def _auth_config(workdir: Path, admin: Credentials) -> Path:
 
 def create_platform_users(url: str, users: MlflowUsers) -> None:
     """Create the reader and the writer as the admin with the mlflow chart's own users script (what its
-    post-sync Job runs; idempotent). The writer also gets EDIT on the Default experiment (id 0, created by the
-    server itself, so nobody owns it) where the tests' ad-hoc runs land."""
+    post-sync Job runs; idempotent): only the writer may create, the reader holds READ and nothing more. The
+    writer also gets EDIT on the Default experiment (id 0, created by the server itself, so nobody owns it)
+    where the tests' ad-hoc runs land."""
     platform_users = {"READER": users.reader, "WRITER": users.writer}
     env = {
         "MLFLOW_URL": url,
         "PLATFORM_USERS": " ".join(platform_users),
+        "CREATOR_USERS": "WRITER",
         "MLFLOW_AUTH_ADMIN_USERNAME": users.admin.username,
         "MLFLOW_AUTH_ADMIN_PASSWORD": users.admin.password,
     }
@@ -275,9 +284,10 @@ def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[MlflowServ
         reader=Credentials.generate("serving-reader"),
         writer=Credentials.generate("pipeline-writer"),
     )
+    backend_store_uri = f"sqlite:///{workdir / 'mlflow.db'}"
     command = [
-        venv_bin("mlflow"), "server", "--app-name", "basic-auth",
-        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        venv_bin("mlflow"), "server", "--app-name", "basic-auth", "--enable-workspaces",
+        "--backend-store-uri", backend_store_uri,
         "--artifacts-destination", str(workdir / "artifacts"),
         "--host", LOOPBACK, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
@@ -291,7 +301,9 @@ def mlflow_server(workdir: Path, port: int | None = None) -> Iterator[MlflowServ
         "mlflow", command, port=port, ready_path="/health", log_path=workdir / "mlflow-server.log", env=env
     ) as process:
         create_platform_users(process.url, users)
-        yield MlflowServer(process.name, process.url, process.process, process.log_path, users)
+        yield MlflowServer(
+            process.name, process.url, process.process, process.log_path, users, backend_store_uri
+        )
 
 
 @contextmanager
