@@ -3,6 +3,7 @@ credentials come from a Secret, and that MLflow runs its own authentication (the
 
 from __future__ import annotations
 
+import configparser
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,14 @@ def check_mlflow_credentials(repo: Repository) -> Iterator[Finding]:
                         )
 
 
+WORKSPACES = "--enable-workspaces"
+"""Without it MLflow lets every signed-in user create experiments and registered models (and own them): the
+reader could register the name an app serves before the writer does."""
+AUTH_CONFIG = "basic_auth.ini"
+NON_WRITING_DEFAULTS = ("READ", "NO_PERMISSIONS")
+"""The default permissions that neither write nor create (USE creates in the workspace, EDIT writes)."""
+
+
 def _runs_auth_app(args: list[str]) -> bool:
     pairs = zip(args, [*args[1:], ""], strict=True)
     return f"--app-name={AUTH_APP}" in args or any(a == "--app-name" and b == AUTH_APP for a, b in pairs)
@@ -88,6 +97,11 @@ def _auth_problems(container: dict[str, Any], env: dict[str, str | None]) -> Ite
             f"runs `mlflow server` without --app-name={AUTH_APP}: anyone who reaches it can register a "
             "version and move an alias"
         )
+    if WORKSPACES not in [str(part) for part in sequence(container.get("args"))]:
+        yield (
+            f"runs `mlflow server` without {WORKSPACES}: every signed-in user, the read-only one included, "
+            "can create (and own) experiments and registered models"
+        )
     for name in AUTH_SETTINGS:
         if name not in env:
             yield f"does not set {name}"
@@ -95,11 +109,34 @@ def _auth_problems(container: dict[str, Any], env: dict[str, str | None]) -> Ite
             yield f"sets {name} outside a Secret"
 
 
+def _config_problems(ini: str) -> Iterator[str]:
+    config = configparser.ConfigParser(interpolation=None)
+    try:
+        config.read_string(ini)
+    except configparser.Error as error:
+        yield f"holds a {AUTH_CONFIG} that is not an ini file ({type(error).__name__})"
+        return
+    default = config.get("mlflow", "default_permission", fallback="<unset>")
+    if default not in NON_WRITING_DEFAULTS:
+        yield (
+            f"sets default_permission = {default} in {AUTH_CONFIG}: a user nobody granted anything must hold "
+            f"{' or '.join(NON_WRITING_DEFAULTS)}, which neither write nor create"
+        )
+
+
 def check_mlflow_auth(repo: Repository) -> Iterator[Finding]:
     for deployment, manifests in repo.rendered.items():
         if deployment.component != "mlflow":
             continue
         known_configmaps = configmaps(manifests)
+        for configmap in known_configmaps.values():
+            ini = (configmap.get("data") or {}).get(AUTH_CONFIG)
+            if ini is None:
+                continue
+            [manifest] = [m for m in manifests if m.obj is configmap]
+            for problem in _config_problems(str(ini)):
+                reason = f"ConfigMap {configmap.get('metadata', {}).get('name')} {problem}"
+                yield manifest_finding(manifest, deployment.namespace, "mlflow-auth", reason)
         for manifest in manifests:
             if manifest.obj.get("kind") != "Deployment" or (spec := pod_spec(manifest.obj)) is None:
                 continue
@@ -120,7 +157,8 @@ RULES = (
     ),
     Rule(
         "mlflow-auth",
-        "the MLflow server runs its basic-auth app with its admin and signing key from a Secret",
+        "the MLflow server runs its basic-auth app with workspaces on (creating takes a grant), a default "
+        "permission that neither writes nor creates, and its admin and signing key from a Secret",
         check_mlflow_auth,
     ),
 )
