@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import mlflow.pyfunc
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
+from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from mlpipeline import registry
 from mlpipeline.training import TrainingResult, train_and_log
@@ -89,3 +100,60 @@ def seed_variants(tracking_uri: str, model_name: str = DEFAULT_MODEL_NAME) -> di
         point_alias(tracking_uri, model_name, alias, version.version)
         versions[alias] = version.version
     return versions
+
+
+TYPED_EXPERIMENT = "typed-models"
+TYPED_ROWS = [
+    {"color": "red", "size": 3, "weight": 4.5},
+    {"color": "blue", "size": 7, "weight": 7.5},
+]
+"""Two rows for the mixed-type model: a string, an integer and a float column."""
+
+
+def _log_skops_model(tracking_uri: str, estimator: Any, features: Any, example: Any) -> TrainingResult:
+    """Log a fitted estimator as the pipeline does (skops, a signature, an input example)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(TYPED_EXPERIMENT)
+    with warnings.catch_warnings():  # the integer column is meant: the hint about missing values is noise
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        signature = infer_signature(features, estimator.predict(features))
+    with mlflow.start_run() as run:
+        logged = mlflow.sklearn.log_model(
+            estimator,
+            name="model",
+            signature=signature,
+            input_example=example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+        )
+    return TrainingResult(run.info.run_id, 0.0, logged.model_uri, logged.model_id)
+
+
+def register_mixed_types_version(tracking_uri: str, model_name: str, timeout: float = 60.0) -> ModelVersion:
+    """A model of named columns of three types (``color`` string, ``size`` long, ``weight`` double) that
+    answers string labels ("cheap" / "pricey"): one-hot colours and logistic regression, fitted on a
+    DataFrame. READY."""
+    generator = np.random.default_rng(7)
+    colors = generator.choice(["red", "green", "blue"], 300)
+    weights = generator.normal(5.0, 2.0, 300)
+    frame = pd.DataFrame(
+        {"color": colors, "size": generator.integers(1, 10, 300).astype("int64"), "weight": weights}
+    )
+    labels = np.where((colors == "red") | (weights > 6.0), "pricey", "cheap")
+    encode_colors = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["color"]), remainder="passthrough"
+    )
+    estimator = make_pipeline(encode_colors, LogisticRegression(max_iter=500)).fit(frame, labels)
+    trained = _log_skops_model(tracking_uri, estimator, frame, frame.head(1))
+    return _register_ready(tracking_uri, model_name, trained, timeout)
+
+
+def register_float32_tensor_version(
+    tracking_uri: str, model_name: str, timeout: float = 60.0
+) -> ModelVersion:
+    """An iris classifier whose signature is a float32 tensor of shape (-1, 4). READY."""
+    features, labels = load_iris(return_X_y=True)
+    features = features.astype(np.float32)
+    estimator = LogisticRegression(max_iter=300).fit(features, labels)
+    trained = _log_skops_model(tracking_uri, estimator, features, features[:1])
+    return _register_ready(tracking_uri, model_name, trained, timeout)

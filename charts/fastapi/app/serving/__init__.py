@@ -6,3 +6,5 @@
 - ``inference``   the data plane's decisions: which variant serves a request, its input, the prediction;
 - ``api``         HTTP: the application factory, middleware, error bodies and the routes.
 """
+
+__version__ = "1.0.0"

@@ -21,9 +21,15 @@ CLIENT_ROUTES: tuple[str, ...] = (
     *(f"/variant/{variant}/predict" for variant in SERVED_VARIANTS),
     "/feedback",
     "/health",
+    "/v2",
+    "/invocations",
+    "/ping",
+    "/version",
 )
-"""The only paths the chart's ingress may route from outside the cluster (``make validate`` holds it to them).
-Everything else is an operator's: reload, release and its sync, /experiment, /models, /metrics, the docs."""
+"""The only paths the chart's ingress may route from outside the cluster (``make validate`` holds it to them):
+our protocol, the Open Inference Protocol v2 (``/v2`` and below: metadata, health, inference) and MLflow's
+scoring protocol. Everything else is an operator's: reload, release and its sync, /experiment, /models,
+/metrics, the docs."""
 
 Variant = Literal["A", "B"]
 Percent = Annotated[int, Field(ge=0, le=100)]

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from loguru import logger
 
+from serving import __version__
 from serving.api.http import (
     BodyLimitMiddleware,
     FastJSONResponse,
     RequestContextMiddleware,
     install_error_handlers,
 )
-from serving.api.routes import outcomes, predict, release, reload, status
+from serving.api.routes import open_inference, outcomes, predict, release, reload, scoring, status
 from serving.config import Settings
 from serving.inference.service import Serving
 from serving.repository.hot_swap import load_at_startup
@@ -108,7 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Model serving",
         summary="A/B, canary and blue-green releases between the MLflow aliases @A and @B, with hot swap.",
-        version="1.0.0",
+        version=__version__,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
     )
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     install_error_handlers(app)
-    for router in (predict.router, outcomes.router, release.router, reload.router, status.router):
+    routers = (predict.router, open_inference.router, scoring.router, outcomes.router, release.router)
+    for router in (*routers, reload.router, status.router):
         app.include_router(router)
     return app

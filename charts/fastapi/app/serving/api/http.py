@@ -1,4 +1,5 @@
-"""HTTP plumbing: fast JSON responses, the body limit, the request-context middleware, one-line errors."""
+"""HTTP plumbing: fast JSON responses, the body limit, the request-context middleware, one-line errors in each
+protocol's own form."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.inference.inputs import InputError
+from serving.repository.predictors import SchemaMismatch
 from serving.repository.trust import to_json
 from serving.telemetry import metrics
 
@@ -24,6 +28,44 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return to_json(content)
+
+
+V2_PREFIX = "/v2"
+"""The Open Inference Protocol's routes; its errors are ``{"error": ...}``."""
+SCORING_PATHS = frozenset({"/invocations", "/ping", "/version"})
+"""MLflow's scoring protocol (``mlflow models serve``); errors: ``{"error_code": ..., "message": ...}``."""
+# MLflow's own error codes (its databricks_pb2 names) for the statuses the scoring routes answer.
+_SCORING_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def _is_standard_protocol(path: str) -> bool:
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/") or path in SCORING_PATHS
+
+
+def invalid_input_status(path: str) -> int:
+    """A client's malformed input: 400 on the standard protocols (as KServe and MLflow say), 422 on ours."""
+    return 400 if _is_standard_protocol(path) else 422
+
+
+def error_content(path: str, status: int, message: str) -> dict[str, Any]:
+    """The error body each protocol's clients expect, carrying the same one-line message."""
+    if path == V2_PREFIX or path.startswith(V2_PREFIX + "/"):
+        return {"error": message}
+    if path in SCORING_PATHS:
+        return {"error_code": _SCORING_ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+    return {"detail": message}
+
+
+def error_response(
+    path: str, status: int, message: str, headers: dict[str, str] | None = None
+) -> FastJSONResponse:
+    return FastJSONResponse(error_content(path, status, message), status_code=status, headers=headers)
 
 
 class BodyTooLarge(HTTPException):
@@ -52,7 +94,7 @@ class BodyLimitMiddleware:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             error = BodyTooLarge(self.max_bytes)
-            await FastJSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+            await error_response(scope["path"], 413, error.detail)(scope, receive, send)
             return
         received = 0
 
@@ -163,7 +205,20 @@ async def validation_error(request: Request, error: Exception) -> JSONResponse:
     detail = f"{_location(tuple(first['loc']))}: {first['msg']}"
     if len(problems) > 1:
         detail += f" (and {len(problems) - 1} more)"
-    return FastJSONResponse({"detail": detail}, status_code=422)
+    path = request.url.path
+    return error_response(path, invalid_input_status(path), detail)
+
+
+async def input_error(request: Request, error: Exception) -> JSONResponse:
+    """The input does not fit the model (its shape, or its signature's types): the message names why."""
+    path = request.url.path
+    return error_response(path, invalid_input_status(path), str(error))
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers) if error.headers else None
+    return error_response(request.url.path, error.status_code, str(error.detail), headers)
 
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -171,9 +226,12 @@ async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     logger.opt(exception=error).error(
         "unhandled error in {} {} (request id={})", request.method, request.url.path, request_id
     )
-    return FastJSONResponse({"detail": f"internal error; request id {request_id}"}, status_code=500)
+    return error_response(request.url.path, 500, f"internal error; request id {request_id}")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(InputError, input_error)
+    app.add_exception_handler(SchemaMismatch, input_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
+
+from serving.repository.predictors import Predictor
 
 # Strict: "1.5" and true are client mistakes, not numbers to coerce; NaN and Infinity are rejected too.
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -20,6 +23,36 @@ class PredictRequest(BaseModel):
 
 class InputError(ValueError):
     """The client's input does not fit the model; the message names the problem and is safe to return."""
+
+
+def float_rows(array: npt.NDArray[Any], predictor: Predictor, what: str) -> npt.NDArray[np.float64] | None:
+    """A decoded 2-D numeric array as the fast path's float rows, when they are ``predictor``'s own input
+    (None: the input goes to the schema enforcement instead); their width must be the signature's."""
+    if not (predictor.numeric and array.ndim == 2 and array.dtype.kind in "fiu"):
+        return None
+    width = array.shape[1]
+    if predictor.n_features is not None and width != predictor.n_features:
+        raise InputError(
+            f"{what} has {width} values per row; the model's signature has {predictor.n_features}"
+        )
+    return array.astype(np.float64, copy=False)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry, whichever protocol: rows, and values per row (MAX_BATCH_ROWS,
+    MAX_FEATURES)."""
+
+    max_rows: int
+    max_features: int
+
+    def check(self, rows: int, per_row: int, what: str) -> None:
+        if rows > self.max_rows:
+            raise InputError(f"{what} has {rows} rows; at most {self.max_rows} are accepted per request")
+        if per_row > self.max_features:
+            raise InputError(
+                f"{what} has {per_row} values per row; at most {self.max_features} are accepted per row"
+            )
 
 
 def to_matrix(

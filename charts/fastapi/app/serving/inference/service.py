@@ -23,7 +23,7 @@ from serving.outcomes.statistics import Task
 from serving.outcomes.writer import LogWriter
 from serving.repository.hot_swap import HotSwapper, ModelSlots, ReloadError
 from serving.repository.loader import LoadedModel, load_version
-from serving.repository.predictors import Matrix
+from serving.repository.predictors import ModelInput, loggable
 from serving.repository.registry import Registry, RegistryError
 from serving.telemetry import metrics
 from serving.telemetry.slack import SlackNotifier
@@ -49,7 +49,7 @@ class Served:
     request_id: str
     decision: Decision
     model: LoadedModel
-    rows: Matrix
+    inputs: ModelInput
     prediction: list[Any]
     latency_ms: float
     model_ms: float
@@ -166,7 +166,7 @@ class Serving:
                 latency_ms=served.latency_ms,
                 model_ms=served.model_ms,
                 shadow=shadow,
-                features=served.rows if self.settings.prediction_log_features else None,
+                features=loggable(served.inputs) if self.settings.prediction_log_features else None,
             )
         )
 
@@ -195,7 +195,7 @@ class Serving:
             started = time.perf_counter()
             try:
                 prediction = await loop.run_in_executor(
-                    self.shadow_executor, model.predictor.predict, served.rows
+                    self.shadow_executor, model.predictor.predict, served.inputs
                 )
             except Exception as error:  # a failing shadow is reported, never seen by a client
                 metrics.record_shadow("failed")
@@ -206,7 +206,9 @@ class Serving:
             elapsed = (time.perf_counter() - started) * 1000
             metrics.record_shadow("scored")
             self.record(
-                Served(served.request_id, served.decision, model, served.rows, prediction, elapsed, elapsed),
+                Served(
+                    served.request_id, served.decision, model, served.inputs, prediction, elapsed, elapsed
+                ),
                 shadow=True,
             )
 
@@ -309,6 +311,6 @@ class Serving:
             "mode": self.settings.alias_selection_mode,
         }
 
-    async def predict(self, model: LoadedModel, rows: Matrix) -> list[Any]:
+    async def predict(self, model: LoadedModel, inputs: ModelInput) -> list[Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, model.predictor.predict, rows)
+        return await loop.run_in_executor(self.executor, model.predictor.predict, inputs)

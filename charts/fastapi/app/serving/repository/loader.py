@@ -13,7 +13,13 @@ import numpy as np
 import skops.io
 from mlflow.models import Model
 
-from serving.repository.predictors import IN_MEMORY_PATHS, Matrix, Predictor, load_predictor
+from serving.repository.predictors import (
+    IN_MEMORY_PATHS,
+    ModelInput,
+    Predictor,
+    load_predictor,
+    row_count,
+)
 from serving.repository.registry import Registry, RegistryError, VersionRef
 from serving.repository.trust import (
     format_refusal,
@@ -59,13 +65,14 @@ class LoadedModel:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def smoke_rows(predictor: Predictor, example: Matrix | None) -> Matrix:
-    """The version's input example, or a row of zeros as wide as its signature."""
-    if example is not None and example.size:
+def smoke_input(predictor: Predictor, example: ModelInput | None) -> ModelInput:
+    """The version's input example, or (for a model of numeric inputs) a row of zeros as wide as its
+    signature; a model of other types needs its example: no made-up value is known to fit it."""
+    if example is not None and row_count(example):
         return example
-    if predictor.n_features:
+    if predictor.numeric and predictor.n_features:
         return np.zeros((1, predictor.n_features))
-    raise LoadError("model has neither an input example nor a signature: cannot smoke-test it")
+    raise LoadError("model has no input example and no numeric signature to build one: cannot smoke-test it")
 
 
 def load_version(
@@ -93,10 +100,10 @@ def load_version(
         if found.skops_file is not None:
             skops_file = _vetted_skops_file(ref, model_dir, found.skops_file)
         predictor, example = load_predictor(model_dir, meta, skops_file)
-        rows = smoke_rows(predictor, example)
-        output = predictor.predict(rows)
-        if len(output) != len(rows):
-            raise LoadError(f"smoke prediction returned {len(output)} results for {len(rows)} rows")
+        smoke = smoke_input(predictor, example)
+        output = predictor.predict(smoke)
+        if len(output) != row_count(smoke):
+            raise LoadError(f"smoke prediction returned {len(output)} results for {row_count(smoke)} rows")
         if refusal := output_refusal(ref.version, output):
             raise LoadError(refusal)
     except (LoadError, RegistryError):

@@ -1,14 +1,18 @@
-"""Turn a downloaded MLflow model into something that predicts on a float matrix.
+"""Turn a downloaded MLflow model into something that predicts, on float rows or on typed input.
 
-sklearn models without named columns take the native fast path (numpy straight into ``model.predict``,
-~0.1 ms a row), those fitted on named columns get them as a DataFrame; every other flavor (loaded only when
-the operator allows formats that run code) goes through pyfunc with input shaped by the model's signature.
+Two ways in. Float rows (a ``Matrix``) take the native fast path when they are the model's own input: a plain
+numeric sklearn model gets them straight into ``model.predict`` (~0.1 ms a row). Everything else (named
+columns of mixed types, tensors of other types, a request's params) is ``Typed`` input and goes through
+pyfunc's own schema enforcement first, so the model sees exactly what ``mlflow models serve`` would give it.
+Every flavor other than skops sklearn (loaded only when the operator allows formats that run code) is
+MLflow's own pyfunc model.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import mlflow.pyfunc
 import mlflow.sklearn
@@ -16,22 +20,66 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import skops.io
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
-from mlflow.types.schema import Schema, TensorSpec
+from mlflow.types import DataType
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from serving.repository.trust import TRUSTED_SKOPS_TYPES
 
-Matrix = npt.NDArray[np.float64]
+Matrix: TypeAlias = npt.NDArray[np.float64]
+PyfuncData: TypeAlias = pd.DataFrame | npt.NDArray[Any] | dict[str, npt.NDArray[Any]]
+
+NUMERIC_COLUMN_TYPES = frozenset({DataType.double, DataType.float, DataType.long, DataType.integer})
+_MOST_MESSAGE_CHARACTERS = 300
+
+
+class SchemaMismatch(ValueError):
+    """The input does not fit the model's signature; the message names the problem and is safe to return."""
+
+
+@dataclass(frozen=True)
+class Typed:
+    """Input for pyfunc's schema enforcement (a DataFrame, a tensor or named tensors) and the request's
+    params, which only a model whose signature declares params receives."""
+
+    data: PyfuncData
+    rows: int
+    params: dict[str, Any] | None = None
+
+    def loggable(self) -> Any:
+        """The input as JSON-able values, as the prediction log records features."""
+        if isinstance(self.data, pd.DataFrame):
+            return self.data.to_dict(orient="split", index=False)
+        if isinstance(self.data, dict):
+            return {name: values.tolist() for name, values in self.data.items()}
+        return self.data.tolist()
+
+
+ModelInput: TypeAlias = Matrix | Typed
+
+
+def row_count(inputs: ModelInput) -> int:
+    return inputs.rows if isinstance(inputs, Typed) else len(inputs)
+
+
+def loggable(inputs: ModelInput) -> Any:
+    return inputs.loggable() if isinstance(inputs, Typed) else inputs
 
 
 class Predictor(Protocol):
     path: str
+    # The signature's inputs, None without one; ``numeric``: float rows are the model's own input, so a
+    # protocol may hand it a Matrix of ``n_features`` columns (the fast path) instead of Typed input.
+    inputs: Schema | None
+    numeric: bool
     n_features: int | None
     # "classification" | "regression" as the signature's output type says; None when it says nothing.
     signature_task: str | None
+    outputs: Schema | None
 
-    def predict(self, rows: Matrix) -> list[Any]: ...
+    def predict(self, inputs: ModelInput) -> list[Any]: ...
 
 
 def _as_list(output: Any) -> list[Any]:
@@ -42,55 +90,125 @@ def _as_list(output: Any) -> list[Any]:
     return list(output)
 
 
-class NativeSklearnPredictor:
-    path = "sklearn-native"
-
-    def __init__(self, model: Any, n_features: int | None, signature_task: str | None) -> None:
-        self._model = model
-        self.n_features = n_features
-        self.signature_task = signature_task
-
-    def predict(self, rows: Matrix) -> list[Any]:
-        return list(self._model.predict(rows).tolist())
+def one_line(text: str) -> str:
+    """MLflow's and pandas' messages as one bounded line: they may span lines and repeat the whole input."""
+    line = " ".join(text.split())
+    return line if len(line) <= _MOST_MESSAGE_CHARACTERS else line[: _MOST_MESSAGE_CHARACTERS - 1] + "…"
 
 
-class NamedColumnsSklearnPredictor:
-    path = "sklearn-named-columns"
-
-    def __init__(self, model: Any, columns: list[str], signature_task: str | None) -> None:
-        self._model = model
-        self._columns = columns
-        self.n_features: int | None = len(columns)
-        self.signature_task = signature_task
-
-    def predict(self, rows: Matrix) -> list[Any]:
-        return _as_list(self._model.predict(pd.DataFrame(rows, columns=self._columns)))
+def _mismatch(error: MlflowException) -> SchemaMismatch:
+    """The enforcement's own reason (MLflow wraps it in a message that repeats the whole input)."""
+    reason = error.__context__ if isinstance(error.__context__, Exception) else error
+    text = one_line(str(getattr(reason, "message", reason)))
+    return SchemaMismatch(f"the input does not match the model's signature: {text}")
 
 
-IN_MEMORY_PATHS = frozenset({NativeSklearnPredictor.path, NamedColumnsSklearnPredictor.path})
-"""Predictors holding the whole model in memory: their downloaded files can go at once."""
+def enforce_and_predict(model: PyFuncModel, inputs: Typed) -> list[Any]:
+    """pyfunc's schema enforcement, then the model; an input the enforcement refuses is a SchemaMismatch."""
+    declares_params = model.metadata.get_params_schema() is not None  # type: ignore[no-untyped-call]
+    params = inputs.params if declares_params else None
+    try:
+        return _as_list(model.predict(inputs.data, params))
+    except MlflowException as error:
+        if error.error_code == "INVALID_PARAMETER_VALUE":
+            raise _mismatch(error) from None
+        raise
+
+
+class _FittedEstimator:
+    """A vetted estimator as pyfunc's model implementation: the data it receives is already enforced."""
+
+    def __init__(self, estimator: Any) -> None:
+        self._estimator = estimator
+        names = getattr(estimator, "feature_names_in_", None)
+        self._names = None if names is None else [str(name) for name in names]
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        # As fitted: numpy for an estimator fitted without names (a DataFrame would warn on every call),
+        # the fitted names otherwise.
+        if self._names is None and isinstance(data, pd.DataFrame):
+            data = data.to_numpy()
+        elif self._names is not None and isinstance(data, np.ndarray) and data.ndim == 2:
+            data = pd.DataFrame(data, columns=self._names)
+        return self._estimator.predict(data)
+
+
+class SklearnPredictor:
+    """A vetted sklearn estimator: native on float rows when they are its input, pyfunc-enforced otherwise."""
+
+    def __init__(self, estimator: Any, meta: Model) -> None:
+        signature = meta.signature
+        self.inputs = signature.inputs if signature is not None else None
+        self.outputs = signature.outputs if signature is not None else None
+        self.signature_task = _signature_task(self.outputs)
+        names = getattr(estimator, "feature_names_in_", None)
+        self._columns = None if names is None else [str(name) for name in names]
+        self.path = "sklearn-native" if self._columns is None else "sklearn-named-columns"
+        self.n_features = _width(self.inputs) or getattr(estimator, "n_features_in_", None)
+        self.numeric = _is_numeric(self.inputs)
+        self._estimator = estimator
+        self._pyfunc = PyFuncModel(meta, _FittedEstimator(estimator))
+
+    def predict(self, inputs: ModelInput) -> list[Any]:
+        if isinstance(inputs, Typed):
+            return enforce_and_predict(self._pyfunc, inputs)
+        if not self.numeric:  # float rows for a model of other types: the enforcement says what is wrong
+            return enforce_and_predict(self._pyfunc, Typed(_frame(inputs, self.inputs), len(inputs)))
+        if self._columns is None:
+            return list(self._estimator.predict(inputs).tolist())
+        return _as_list(self._estimator.predict(pd.DataFrame(inputs, columns=self._columns)))
 
 
 class PyfuncPredictor:
+    """Any other flavor, as MLflow loads it (only with the operator's opt-in to formats that run code)."""
+
     path = "pyfunc"
 
-    def __init__(self, model: PyFuncModel, inputs: Schema | None, signature_task: str | None) -> None:
+    def __init__(self, model: PyFuncModel, meta: Model) -> None:
+        signature = meta.signature
+        self.inputs = signature.inputs if signature is not None else None
+        self.outputs = signature.outputs if signature is not None else None
+        self.signature_task = _signature_task(self.outputs)
+        self.n_features = _width(self.inputs)
+        self.numeric = _is_numeric(self.inputs)
         self._model = model
-        self._inputs = inputs
-        self.n_features = _width(inputs)
-        self.signature_task = signature_task
 
-    def _shape(self, rows: Matrix) -> Any:
-        if self._inputs is None:
-            return pd.DataFrame(rows)
-        if self._inputs.is_tensor_spec():
-            spec = self._inputs.inputs[0]
-            assert isinstance(spec, TensorSpec)
-            return rows.astype(spec.type, copy=False)
-        return pd.DataFrame(rows, columns=self._inputs.input_names())
+    def predict(self, inputs: ModelInput) -> list[Any]:
+        if isinstance(inputs, Typed):
+            return enforce_and_predict(self._model, inputs)
+        return enforce_and_predict(self._model, Typed(_frame(inputs, self.inputs), len(inputs)))
 
-    def predict(self, rows: Matrix) -> list[Any]:
-        return _as_list(self._model.predict(self._shape(rows)))
+
+IN_MEMORY_PATHS = frozenset({"sklearn-native", "sklearn-named-columns"})
+"""Predictors holding the whole model in memory: their downloaded files can go at once."""
+
+
+def _frame(rows: Matrix, inputs: Schema | None) -> PyfuncData:
+    """Float rows as the signature's shape: a tensor as its type, named columns as a DataFrame."""
+    if inputs is None:
+        return pd.DataFrame(rows)
+    if inputs.is_tensor_spec():
+        spec = inputs.inputs[0]
+        assert isinstance(spec, TensorSpec)
+        tensor: npt.NDArray[Any] = rows.astype(spec.type, copy=False)
+        return tensor
+    names = inputs.input_names()
+    if len(names) != rows.shape[1]:
+        raise SchemaMismatch(
+            f"each row must have {len(names)} values (the model's columns); got {rows.shape[1]}"
+        )
+    return pd.DataFrame(rows, columns=names)
+
+
+def _is_numeric(inputs: Schema | None) -> bool:
+    """Float rows are the model's input: no signature, a 2-D numeric tensor, or only numeric columns."""
+    if inputs is None:
+        return True
+    if inputs.is_tensor_spec():
+        spec = inputs.inputs[0]
+        assert isinstance(spec, TensorSpec)
+        return len(inputs.inputs) == 1 and len(spec.shape) == 2 and spec.type.kind in "fiu"
+    return all(isinstance(col, ColSpec) and col.type in NUMERIC_COLUMN_TYPES for col in inputs.inputs)
 
 
 def _width(inputs: Schema | None) -> int | None:
@@ -113,31 +231,37 @@ def _signature_task(outputs: Schema | None) -> str | None:
     return "classification"
 
 
-def load_predictor(model_dir: Path, meta: Model, skops_file: Path | None) -> tuple[Predictor, Matrix | None]:
-    """The predictor for the model in ``model_dir`` and its input example as a float matrix, if any.
+def example_input(predictor: Predictor, example: Any) -> ModelInput | None:
+    """The version's input example as the predictor takes it: float rows when they are its input."""
+    if example is None:
+        return None
+    if predictor.numeric and not isinstance(example, dict):
+        try:
+            rows = np.asarray(example, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return rows.reshape(1, -1) if rows.ndim == 1 else rows
+    if isinstance(example, dict):
+        first = next(iter(example.values()), np.empty(0))
+        return Typed(example, len(first))
+    data = example if isinstance(example, pd.DataFrame | np.ndarray) else pd.DataFrame(example)
+    return Typed(data, len(data))
+
+
+def load_predictor(
+    model_dir: Path, meta: Model, skops_file: Path | None
+) -> tuple[Predictor, ModelInput | None]:
+    """The predictor for the model in ``model_dir`` and its input example, if any.
 
     ``skops_file``: the model is a skops sklearn model the loader has vetted; it is loaded with the app's own
     trusted types. Otherwise the format is one the operator allowed to run code, loaded by MLflow.
     """
-    inputs = meta.signature.inputs if meta.signature is not None else None
-    task = _signature_task(meta.signature.outputs if meta.signature is not None else None)
-    example = meta.load_input_example(str(model_dir))
-    example_matrix = None if example is None else np.asarray(example, dtype=np.float64)
-    if example_matrix is not None and example_matrix.ndim == 1:
-        example_matrix = example_matrix.reshape(1, -1)
-
+    predictor: Predictor
     if skops_file is not None:
-        estimator = skops.io.load(skops_file, trusted=list(TRUSTED_SKOPS_TYPES))
-        return _sklearn_predictor(estimator, inputs, task), example_matrix
-    if "sklearn" in meta.flavors:
-        return _sklearn_predictor(mlflow.sklearn.load_model(str(model_dir)), inputs, task), example_matrix
-    return PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), inputs, task), example_matrix
-
-
-def _sklearn_predictor(estimator: Any, inputs: Schema | None, task: str | None) -> Predictor:
-    # Fitted on named columns: numpy input would warn on every call, so the rows get the fitted names.
-    names = getattr(estimator, "feature_names_in_", None)
-    width = _width(inputs) or getattr(estimator, "n_features_in_", None)
-    if names is None:
-        return NativeSklearnPredictor(estimator, width, task)
-    return NamedColumnsSklearnPredictor(estimator, [str(name) for name in names], task)
+        predictor = SklearnPredictor(skops.io.load(skops_file, trusted=list(TRUSTED_SKOPS_TYPES)), meta)
+    elif "sklearn" in meta.flavors:
+        predictor = SklearnPredictor(mlflow.sklearn.load_model(str(model_dir)), meta)
+    else:
+        predictor = PyfuncPredictor(mlflow.pyfunc.load_model(str(model_dir)), meta)
+    return predictor, example_input(predictor, meta.load_input_example(str(model_dir)))

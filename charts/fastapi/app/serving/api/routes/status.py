@@ -27,6 +27,11 @@ async def index(request: Request) -> dict[str, Any]:
         "endpoints": {
             "POST /predict": "routed by x-client-id under the active mode",
             "POST /variant/{alias}/predict": "predict with an explicit variant",
+            "POST /v2/models/{name}/infer": "Open Inference Protocol v2, routed like /predict",
+            "POST /v2/models/{name}/versions/{version}/infer": "v2 on an explicit loaded version",
+            "GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/ready]": "v2 metadata and health",
+            "POST /invocations": "MLflow's scoring protocol (JSON or CSV), routed like /predict",
+            "GET /ping, /version": "MLflow scoring server health and version",
             "POST /variant/{alias}/reload": "hot-swap a variant from its registry alias (x-token)",
             "GET /release": "the effective release: live colour, weights, versions, and their sources",
             "POST /release/sync": "re-read the release state and both aliases now (x-token)",
