@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 LAST_LINE = re.compile(
     r"^bench: rps_ratio_vs_mlflow=[\d.]+ p99_ratio_vs_mlflow=[\d.]+ floor_fraction=[\d.]+ "
-    r"swap_failures=(\d+) swap_p99_ratio=[\d.]+$"
+    r"swap_failures=(\d+) swap_p99_ratio=[\d.]+ v2_rps_ratio_vs_mlflow=[\d.]+$"
 )
 
 
@@ -56,7 +56,7 @@ def test_a_short_bench_reports_every_server_and_stops_everything(
     match = LAST_LINE.match(last_line)
     assert match, last_line
     assert int(match.group(1)) == 0  # no request failed while @B was swapped
-    for server in ("our app", "mlflow models serve", "bare FastAPI"):
+    for server in ("our app", "v2", "mlflow models serve", "bare FastAPI"):
         assert server in printed
     assert re.search(r"B reloaded every second \((\d+) swaps\)", printed)
     document = output.read_text()

@@ -44,7 +44,8 @@ def results(*, swap_failed: int = 0, swap_p99: float = 12.0) -> BenchResults:
     swapping = load(1900, swap_p99, swap_failed)
     swap = SwapRun(steady=load(2000, 10.0), swapping=swapping, reloads=30, reload_failures=0)
     ours = replace(load(2400, 20.0), server_cpu_seconds=12.0)
-    return BenchResults(ours=ours, mlflow=load(200, 250.0), floor=load(3000, 8.0), swap=swap)
+    v2 = load(2100, 22.0)
+    return BenchResults(ours=ours, mlflow=load(200, 250.0), floor=load(3000, 8.0), swap=swap, ours_v2=v2)
 
 
 def test_parse_summary_reads_counts_latencies_and_errors() -> None:
@@ -90,7 +91,7 @@ def test_ratios() -> None:
 
 def test_a_ratio_against_nothing_is_infinite_not_a_crash() -> None:
     bench = results()
-    broken = BenchResults(bench.ours, load(0, 0.0), bench.floor, bench.swap)
+    broken = BenchResults(bench.ours, load(0, 0.0), bench.floor, bench.swap, bench.ours_v2)
     assert math.isinf(rps_ratio_vs_mlflow(broken))
     assert math.isinf(p99_ratio_vs_mlflow(broken))
 
@@ -107,7 +108,9 @@ def test_summary_line_is_machine_readable() -> None:
     fields = dict(pair.split("=") for pair in line.removeprefix("bench: ").split())
     assert list(fields) == [
         "rps_ratio_vs_mlflow", "p99_ratio_vs_mlflow", "floor_fraction", "swap_failures", "swap_p99_ratio",
+        "v2_rps_ratio_vs_mlflow",
     ]  # fmt: skip
+    assert float(fields["v2_rps_ratio_vs_mlflow"]) == pytest.approx(10.5)
     assert float(fields["rps_ratio_vs_mlflow"]) == pytest.approx(12.0)
     assert int(fields["swap_failures"]) == 2
 
@@ -116,6 +119,7 @@ def test_table_shows_every_server_and_every_target() -> None:
     table = results_table(results())
     assert "| our app, `POST /predict` (routed, canary) | 2,400 | 1.0 | 20.0 | 0 of 24,000 | 0.50 |" in table
     assert "(floor) | 3,000 | 1.0 | 8.0 | 0 of 30,000 | - |" in table  # CPU not measured: a dash
+    assert "| our app, `POST /v2/models/{name}/infer` (Open Inference v2, routed, canary) | 2,100 |" in table
     for server in ("mlflow models serve", "floor", "30 swaps"):
         assert server in table
     assert table.count("| yes |") == 5

@@ -30,6 +30,8 @@ class BenchResults:
     mlflow: LoadResult
     floor: LoadResult
     swap: SwapRun
+    ours_v2: LoadResult
+    """Our app on the Open Inference Protocol v2: the one-row body every v2 server gets."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ def rps_ratio_vs_mlflow(results: BenchResults) -> float:
 
 def p99_ratio_vs_mlflow(results: BenchResults) -> float:
     return ratio(results.ours.p99_ms, results.mlflow.p99_ms)
+
+
+def v2_rps_ratio_vs_mlflow(results: BenchResults) -> float:
+    return ratio(results.ours_v2.rps, results.mlflow.rps)
 
 
 def floor_fraction(results: BenchResults) -> float:
@@ -82,7 +88,8 @@ def summary_line(results: BenchResults) -> str:
         f"p99_ratio_vs_mlflow={p99_ratio_vs_mlflow(results):.3f} "
         f"floor_fraction={floor_fraction(results):.2f} "
         f"swap_failures={results.swap.swapping.failed} "
-        f"swap_p99_ratio={swap_p99_ratio(results):.2f}"
+        f"swap_p99_ratio={swap_p99_ratio(results):.2f} "
+        f"v2_rps_ratio_vs_mlflow={v2_rps_ratio_vs_mlflow(results):.2f}"
     )
 
 
@@ -101,6 +108,7 @@ def results_table(results: BenchResults) -> str:
         "| server (1 uvicorn worker each) | req/s | p50 ms | p99 ms | failed requests | server CPU ms/req |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         _row("our app, `POST /predict` (routed, canary)", results.ours),
+        _row("our app, `POST /v2/models/{name}/infer` (Open Inference v2, routed, canary)", results.ours_v2),
         _row("`mlflow models serve`, `POST /invocations`", results.mlflow),
         _row("bare FastAPI constant (floor)", results.floor),
         _row("our app, `POST /variant/B/predict`, steady", swap.steady),

@@ -33,6 +33,11 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 CLIENT_ID = "bench-client"
 OUR_BODY = json.dumps({"data": [ROW]})
 MLFLOW_BODY = json.dumps({"inputs": [ROW]})  # the model's signature is a tensor spec: the "inputs" format
+V2_PATH = f"/v2/models/{MODEL_NAME}/infer"
+V2_BODY = json.dumps(
+    {"inputs": [{"name": "input-0", "shape": [1, len(ROW)], "datatype": "FP64", "data": ROW}]}
+)
+"""The Open Inference Protocol's one-row request: the same body for every v2 server the bench compares."""
 
 
 def reload_b_every_second(
@@ -97,7 +102,11 @@ def run_bench(workdir: Path, load: Load, token: str) -> BenchResults:
             version, ours_body = reply.headers["x-model-version"], reply.json()
             print(f"our app: {CLIENT_ID} routed to @{reply.headers['x-variant']} (v{version})", flush=True)
             ours = measure(app, "/predict", OUR_BODY, load, CLIENT_ID)
-            print(f"our app: {ours.rps:,.0f} req/s; hot swap ({2 * load.swap_seconds:g} s)", flush=True)
+            v2_body = check_reply(app, V2_PATH, V2_BODY, CLIENT_ID).json()
+            if v2_body["outputs"][0]["data"] != ours_body["prediction"]:
+                raise BenchError(f"v2 and /predict differ for v{version}: {v2_body} against {ours_body}")
+            ours_v2 = measure(app, V2_PATH, V2_BODY, load, CLIENT_ID)
+            print(f"our app: {ours.rps:,.0f} req/s, v2 {ours_v2.rps:,.0f} req/s; hot swap", flush=True)
             swap = hot_swap_run(app, mlflow.url, token, versions, load)
         with mlflow_models_serve(mlflow, version, workdir / "mlflow-models-serve.log") as serve:
             theirs_body = check_reply(serve, "/invocations", MLFLOW_BODY).json()
@@ -109,4 +118,4 @@ def run_bench(workdir: Path, load: Load, token: str) -> BenchResults:
         check_reply(floor, "/predict", OUR_BODY)
         print("bare FastAPI floor: measuring", flush=True)
         floor_result = measure(floor, "/predict", OUR_BODY, load)
-    return BenchResults(ours=ours, mlflow=theirs, floor=floor_result, swap=swap)
+    return BenchResults(ours=ours, mlflow=theirs, floor=floor_result, swap=swap, ours_v2=ours_v2)
