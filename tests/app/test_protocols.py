@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -328,7 +329,11 @@ def test_a_model_with_a_string_column_serves_on_both_standard_protocols(mixed_ap
 def test_the_shadow_scores_typed_input_from_the_standard_protocols(
     mlflow: MlflowServer, mixed_app: ServerProcess, tmp_path: Path
 ) -> None:
-    env = {"ALIAS_SELECTION_MODE": "shadow", "PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'shadow.db'}"}
+    database = tmp_path / "shadow.db"
+    env = {
+        "ALIAS_SELECTION_MODE": "shadow", "PREDICTION_LOG_URL": f"sqlite:///{database}",
+        "PREDICTION_LOG_FEATURES": "true", "PREDICTION_LOG_FLUSH_SECONDS": "0.2",
+    }  # fmt: skip
     with start(mlflow, tmp_path, MIXED, **env) as app:
         columns = [
             {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
@@ -340,6 +345,18 @@ def test_the_shadow_scores_typed_input_from_the_standard_protocols(
             assert post(app, "/invocations", {"dataframe_records": TYPED_ROWS}).status_code == 200
         assert wait_for(lambda: metric(app, "serving_shadow_total", result="scored") == 6)
         assert metric(app, "serving_shadow_total", result="failed") == 0
+        # The typed input is logged as its columns and rows, for the live answer and the shadow's alike.
+        assert wait_for(lambda: len(logged_features(database)) == 12)
+        expected = {"columns": ["color", "size", "weight"], "data": [["red", 3, 4.5], ["blue", 7, 7.5]]}
+        assert all(json.loads(features) == expected for features in logged_features(database))
+
+
+def logged_features(database: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        try:
+            return [row[0] for row in connection.execute("SELECT features FROM predictions")]
+        except sqlite3.OperationalError:  # the table is created by the app's first write
+            return []
 
 
 def test_a_float32_tensor_model_serves_alike_on_every_protocol(tensor_app: ServerProcess) -> None:
