@@ -26,6 +26,7 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.types import DataType
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
+from serving.repository.linear import applies, linear_predict
 from serving.repository.trust import TRUSTED_SKOPS_TYPES
 
 Matrix: TypeAlias = npt.NDArray[np.float64]
@@ -148,12 +149,17 @@ class SklearnPredictor:
         self.numeric = _is_numeric(self.inputs)
         self._estimator = estimator
         self._pyfunc = PyFuncModel(meta, _FittedEstimator(estimator))
+        width: int = getattr(estimator, "n_features_in_", 0)
+        fast = linear_predict(estimator) if self._columns is None and self.numeric and width else None
+        self._fast, self._fast_width = fast, width
 
     def predict(self, inputs: ModelInput) -> list[Any]:
         if isinstance(inputs, Typed):
             return enforce_and_predict(self._pyfunc, inputs)
         if not self.numeric:  # float rows for a model of other types: the enforcement says what is wrong
             return enforce_and_predict(self._pyfunc, Typed(_frame(inputs, self.inputs), len(inputs)))
+        if self._fast is not None and applies(inputs, self._fast_width):
+            return list(self._fast(inputs).tolist())
         if self._columns is None:
             return list(self._estimator.predict(inputs).tolist())
         return _as_list(self._estimator.predict(pd.DataFrame(inputs, columns=self._columns)))
