@@ -15,6 +15,7 @@ import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from prometheus_client.parser import text_string_to_metric_families
 
 from tooling.infra.localstack import LOOPBACK, ServerProcess
 
@@ -26,6 +27,17 @@ def models(app: ServerProcess) -> dict[str, str]:
     """alias -> version the app serves, from ``GET /models``."""
     variants = httpx.get(f"{app.url}/models", timeout=10).json()["variants"]
     return {alias: info["version"] for alias, info in variants.items()}
+
+
+def metric(app: ServerProcess, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include ``labels`` (0 when it has none yet)."""
+    text = httpx.get(f"{app.url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def reload(

@@ -156,6 +156,9 @@ def test_models_describes_each_loaded_variant(app: ServerProcess, seeded_version
         assert described["model_uri"] == f"models:/{DEFAULT_MODEL_NAME}/{version}"
         assert len(described["run_id"]) == 32
         assert described["loaded_at"]
+        # Measured at load: a logistic regression on float rows is cheap enough for the event loop.
+        cost = described["predict_cost_ms"]
+        assert 0 <= cost["fixed"] + cost["per_row"] <= 0.5
 
 
 def test_metrics_count_requests_by_variant_version_mode_status(app: ServerProcess) -> None:

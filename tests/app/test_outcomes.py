@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 
 from tests.app.conftest import StartApp
-from tests.app.support import IRIS_ROW, register_slow_version, wait_for
+from tests.app.support import IRIS_ROW, metric, register_slow_version, wait_for
 from tooling.infra.localstack import ServerProcess
 from tooling.infra.postgres import PostgresServer
 from tooling.infra.registry_seed import (
@@ -81,17 +80,6 @@ def post_predict(app: ServerProcess, rows: list[list[float]], client_id: str | N
 
 def feedback(app: ServerProcess, body: Any) -> httpx.Response:
     return httpx.post(f"{app.url}/feedback", json=body, timeout=30)
-
-
-def metric(app: ServerProcess, name: str, **labels: str) -> float:
-    """The sum of a metric's samples whose labels include ``labels`` (0 when it has none yet)."""
-    text = httpx.get(f"{app.url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def test_feedback_records_a_label_once_and_names_each_refusal(

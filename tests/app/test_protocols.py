@@ -24,10 +24,9 @@ import tritonclient.http as triton
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
-from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
-from tests.app.support import IRIS_ROW, TOKEN, wait_for
+from tests.app.support import IRIS_ROW, TOKEN, metric, wait_for
 from tooling.infra.localstack import LOOPBACK, MlflowServer, ServerProcess, app_server
 from tooling.infra.registry_seed import (
     TYPED_ROWS,
@@ -127,16 +126,6 @@ def v2_body(rows: list[list[float]], **extra: Any) -> dict[str, Any]:
     flat = [value for row in rows for value in row]
     shape = [len(rows), len(rows[0])]
     return {"inputs": [{"name": "input-0", "shape": shape, "datatype": "FP64", "data": flat}], **extra}
-
-
-def metric(app: ServerProcess, name: str, **labels: str) -> float:
-    text = httpx.get(f"{app.url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def test_triton_client_reads_the_server_and_the_model(

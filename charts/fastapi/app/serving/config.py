@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, le=MOST_BODY_BYTES, description="larger bodies: 413, never parsed"
     )
+    inline_predict_ms: float = Field(
+        default=0.5, ge=0, le=10,
+        description="a prediction whose cost (measured at load) is at most this runs on the event loop; "
+        "0: every prediction runs on a worker thread",
+    )  # fmt: skip
+    adaptive_batching: bool = Field(
+        default=True, description="coalesce concurrent float-row predictions for one variant into one call"
+    )
+    adaptive_batch_max_rows: int = Field(default=1024, ge=1, le=MOST_ROWS_PER_REQUEST)
+    adaptive_batch_wait_ms: float = Field(
+        default=0.0, ge=0, le=100,
+        description="longest a batch waits to fill; 0: it holds what arrived while the previous one ran",
+    )  # fmt: skip
     registry_poll_seconds: float = Field(default=30.0, ge=0, description="0 disables the watcher")
     startup_load_attempts: int = Field(default=5, ge=1, le=100)
     startup_retry_seconds: float = Field(default=2.0, ge=0, le=60)

@@ -21,6 +21,7 @@ from serving.inference.inputs import InputError
 from serving.repository.predictors import SchemaMismatch
 from serving.repository.trust import to_json
 from serving.telemetry import metrics
+from serving.telemetry.logging import info_line
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -184,10 +185,10 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             variant, version = state.get("variant", "-"), state.get("version", "-")
             metrics.record_request(variant, version, self.mode, status, elapsed)
-            logger.info(
-                "request id={} {} {} status={} variant={} version={} latency_ms={:.2f}",
-                request_id, scope["method"], scope["path"], status, variant, version, elapsed * 1000,
-            )  # fmt: skip
+            info_line(
+                f"request id={request_id} {scope['method']} {scope['path']} status={status} "
+                f"variant={variant} version={version} latency_ms={elapsed * 1000:.2f}"
+            )
 
 
 def _location(loc: tuple[Any, ...]) -> str:

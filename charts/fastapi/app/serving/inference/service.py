@@ -11,9 +11,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import numpy as np
 from loguru import logger
 
 from serving.config import SERVED_VARIANTS, ModelTask, RoutingMode, Settings
+from serving.inference.batching import Batcher
 from serving.inference.release import ROUTING_FIELDS, EffectiveRelease, advance, effective, unreadable
 from serving.inference.routing import b_share_percent, choose_variant, randomized
 from serving.outcomes.experiment import Scope
@@ -23,7 +25,7 @@ from serving.outcomes.statistics import Task
 from serving.outcomes.writer import LogWriter
 from serving.repository.hot_swap import HotSwapper, ModelSlots, ReloadError
 from serving.repository.loader import LoadedModel, load_version
-from serving.repository.predictors import ModelInput, loggable
+from serving.repository.predictors import ModelInput, loggable, row_count
 from serving.repository.registry import Registry, RegistryError
 from serving.telemetry import metrics
 from serving.telemetry.slack import SlackNotifier
@@ -71,7 +73,7 @@ class Serving:
     slots: ModelSlots
     swapper: HotSwapper
     notifier: SlackNotifier
-    # Inference runs here, never on the event loop; a small pool keeps queueing short under load.
+    # Predictions too costly for the event loop run here; a small pool keeps queueing short under load.
     executor: ThreadPoolExecutor
     # Replaced as one object, never edited: a request routes on one release, never on half of two.
     release: EffectiveRelease
@@ -81,6 +83,8 @@ class Serving:
     shadow_queue: asyncio.Queue[Served] | None = None
     # One state read-and-apply at a time: a slow read finishing after a newer one must not undo it.
     _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Each variant's batches, for the model it serves now (a swapped-out model's batch finishes on its own).
+    _batchers: dict[str, tuple[LoadedModel, Batcher]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Serving:
@@ -312,5 +316,26 @@ class Serving:
         }
 
     async def predict(self, model: LoadedModel, inputs: ModelInput) -> list[Any]:
+        """On the event loop when the model's measured cost says it is cheaper than a hand-off; else on a
+        worker thread, float rows batched with their concurrent neighbours' (unless batching is off)."""
+        budget = self.settings.inline_predict_ms
+        if budget > 0 and model.cost.estimate_ms(row_count(inputs)) <= budget:
+            return model.predictor.predict(inputs)
+        if self.settings.adaptive_batching and isinstance(inputs, np.ndarray):
+            return await self._batcher(model).predict(inputs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, model.predictor.predict, inputs)
+
+    def _batcher(self, model: LoadedModel) -> Batcher:
+        current = self._batchers.get(model.variant)
+        if current is not None and current[0] is model:
+            return current[1]
+        settings = self.settings
+        batcher = Batcher(
+            model.predictor.predict,
+            self.executor,
+            max_rows=settings.adaptive_batch_max_rows,
+            max_wait=settings.adaptive_batch_wait_ms / 1000,
+        )
+        self._batchers[model.variant] = (model, batcher)
+        return batcher

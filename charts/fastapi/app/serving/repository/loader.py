@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ import numpy as np
 import skops.io
 from mlflow.models import Model
 
+from serving.repository.cost import UNKNOWN_COST, PredictCost, measure_cost
 from serving.repository.predictors import (
     IN_MEMORY_PATHS,
     ModelInput,
@@ -41,6 +44,7 @@ class LoadedModel:
     predictor: Predictor
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     workdir: Path | None = None
+    cost: PredictCost = UNKNOWN_COST
 
     @property
     def version(self) -> str:
@@ -57,12 +61,21 @@ class LoadedModel:
             "loaded_at": self.loaded_at.isoformat(),
             "predictor": self.predictor.path,
             "n_features": self.predictor.n_features,
+            # As measured at load: what decides whether a request's prediction runs on the event loop.
+            "predict_cost_ms": {
+                "fixed": _finite(self.cost.fixed_ms),
+                "per_row": _finite(self.cost.per_row_ms),
+            },
         }
 
     def discard(self) -> None:
         """Free the downloaded files once this model can no longer be swapped back in."""
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _finite(milliseconds: float) -> float | None:
+    return round(milliseconds, 4) if math.isfinite(milliseconds) else None
 
 
 def smoke_input(predictor: Predictor, example: ModelInput | None) -> ModelInput:
@@ -101,11 +114,14 @@ def load_version(
             skops_file = _vetted_skops_file(ref, model_dir, found.skops_file)
         predictor, example = load_predictor(model_dir, meta, skops_file)
         smoke = smoke_input(predictor, example)
+        started = time.perf_counter()
         output = predictor.predict(smoke)
+        smoke_ms = (time.perf_counter() - started) * 1000
         if len(output) != row_count(smoke):
             raise LoadError(f"smoke prediction returned {len(output)} results for {row_count(smoke)} rows")
         if refusal := output_refusal(ref.version, output):
             raise LoadError(refusal)
+        cost = measure_cost(predictor.predict, smoke, smoke_ms)
     except (LoadError, RegistryError):
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -116,8 +132,8 @@ def load_version(
         ) from error
     if predictor.path in IN_MEMORY_PATHS:  # the files are no longer needed
         shutil.rmtree(workdir, ignore_errors=True)
-        return LoadedModel(variant, ref, predictor)
-    return LoadedModel(variant, ref, predictor, workdir=workdir)
+        return LoadedModel(variant, ref, predictor, cost=cost)
+    return LoadedModel(variant, ref, predictor, workdir=workdir, cost=cost)
 
 
 def _vetted_skops_file(ref: VersionRef, model_dir: Path, name: str) -> Path:

@@ -26,6 +26,7 @@ import queue
 import re
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,9 @@ def escape_control(text: str) -> str:
     return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
+_MOST_LINES_PER_WRITE = 256
+
+
 class _Writer:
     """The bounded queue in front of the real sinks, and the thread that drains it."""
 
@@ -67,13 +71,36 @@ class _Writer:
                 self._dropped += 1
             metrics.record_log_record_dropped()
 
+    def put_line(self, line: str) -> None:
+        """A line already formatted, scrubbed and escaped (ending in a newline), onto the same queue."""
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            with self._lock:
+                self._dropped += 1
+            metrics.record_log_record_dropped()
+
     def _drain(self) -> None:
+        # What is queued goes to the sinks as one write: under load that is one sink call per burst of
+        # lines, not one per line.
         while (text := self._queue.get()) is not None:
-            self._sinks.opt(raw=True).info(text)
+            lines, stopping = [text], False
+            for _ in range(_MOST_LINES_PER_WRITE):
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                lines.append(more)
+            self._sinks.opt(raw=True).info("".join(lines))
             with self._lock:
                 dropped, self._dropped = self._dropped, 0
             if dropped:
                 self._sinks.opt(raw=True).info(f"{dropped} log records were dropped: the log sink stalled\n")
+            if stopping:
+                return
 
     def close(self, timeout: float) -> None:
         """Write what is queued, waiting at most ``timeout`` seconds for a stalled sink."""
@@ -134,21 +161,43 @@ def _route_standard_logging() -> None:
 
 _writer: _Writer | None = None
 _level = "INFO"
+_secret_values: list[str] = []
+_INFO_ENABLED = {"DEBUG", "INFO"}
+
+
+def scrubbed(message: str) -> str:
+    """``message`` with every configured secret value as ``***``, on one line (control characters escaped)."""
+    for value in _secret_values:
+        if value in message:
+            message = message.replace(value, "***")
+    # Request values (paths, headers, ids) reach messages: one record is one line, whatever they hold.
+    return escape_control(message)
+
+
+def info_line(message: str) -> None:
+    """``message`` at INFO, as ``logger.info`` would write it, for the per-request log line.
+
+    It goes straight onto the writer's queue, formatted here: loguru's own path (a frame lookup, a record,
+    the patcher, the format) cost more per request than routing and predicting together. Scrubbed and
+    escaped as every record is; through loguru when logging is not configured (tests, tools).
+    """
+    writer = _writer
+    if writer is None:
+        logger.info("{}", message)
+        return
+    if _level in _INFO_ENABLED:
+        stamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
+        writer.put_line(f"{stamp} INFO {scrubbed(message)}\n")
 
 
 def configure_logging(level: str, log_file: str, secrets: list[str], queue_size: int) -> None:
     """``queue_size``: records waiting for the sinks; beyond it they are dropped and counted. The standard
     library's loggers are routed here too (once; configuring again replaces, never adds)."""
-    global _writer, _level
-    secret_values = [value for value in secrets if value]
+    global _writer, _level, _secret_values
+    _secret_values = [value for value in secrets if value]
 
     def scrub(record: Record) -> None:
-        message = record["message"]
-        for value in secret_values:
-            if value in message:
-                message = message.replace(value, "***")
-        # Request values (paths, headers, ids) reach messages: one record is one line, whatever they hold.
-        record["message"] = escape_control(message)
+        record["message"] = scrubbed(record["message"])
 
     close_logging(0)
     logger.remove()

@@ -24,6 +24,15 @@ FALLBACKS = Counter(
     ["wanted", "served"],
 )  # fmt: skip
 
+BATCH_REQUESTS = Histogram(
+    "serving_batch_requests", "Requests answered by one predict call (adaptive batching)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)  # fmt: skip
+
+
+def record_batch(requests: int) -> None:
+    BATCH_REQUESTS.observe(requests)
+
 
 def record_loaded(alias: str, version: str | None) -> None:
     LOADED_VERSION.labels(alias=alias).set(int(version) if version and version.isdigit() else 0)
