@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -41,6 +42,17 @@ def _secrets(settings: Settings) -> list[str]:
         settings.mlflow_tracking_password,
     )
     return [value.get_secret_value() for value in values if value is not None]
+
+
+def freeze_startup_heap() -> None:
+    """Exclude everything start-up made (mlflow, pandas, sklearn, the models) from the cyclic GC for good.
+
+    Those objects live as long as the process, yet each full collection walked all of them: ~200 ms with
+    the event loop stopped, every few seconds under load, since the prediction log's records live long enough
+    to reach the oldest generation. That was most of the p99 under load (100-150 ms, 20 ms without it).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _read_release(serving: Serving, attempts: int, retry_seconds: float) -> None:
@@ -88,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
             serving.log_writer.start()
         try:
             await _start(serving)
+            freeze_startup_heap()
             if settings.registry_poll_seconds > 0:
                 tasks.append(asyncio.create_task(serving.watch(settings.registry_poll_seconds)))
             if serving.shadow_queue is not None:

@@ -134,20 +134,24 @@ class LogWriter:
         except queue.Empty:
             return []
         batch = [first]
-        # Linger a little while the batch fills: one transaction for many records under load. A shutdown
-        # ends the linger at once (what is queued is written now), so it is checked between short waits.
+        # Linger a little while the batch fills: one transaction for many records under load. The thread
+        # sleeps and then takes what queued meanwhile, rather than waking for every record: each wake-up
+        # would compete with the event loop for the GIL, once per request. A shutdown ends the linger at
+        # once (what is queued is written now).
         deadline = self._clock() + self._linger
-        while len(batch) < self._batch_size:
+        while True:
+            self._take_queued(batch)
             remaining = deadline - self._clock()
+            if len(batch) >= self._batch_size or remaining <= 0 or self._stopping.is_set():
+                return batch
+            self._stopping.wait(min(remaining, LINGER_STEP_SECONDS))
+
+    def _take_queued(self, batch: list[PredictionRecord]) -> None:
+        while len(batch) < self._batch_size:
             try:
-                if remaining <= 0 or self._stopping.is_set():
-                    batch.append(self._queue.get_nowait())
-                else:
-                    batch.append(self._queue.get(timeout=min(remaining, LINGER_STEP_SECONDS)))
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
-                if remaining <= 0 or self._stopping.is_set():
-                    break
-        return batch
+                return
 
     def _until_done(self, operation: Callable[[], None], what: str) -> bool:
         """Retry until the database takes it; at shutdown, only while the grace period lasts (then False)."""
