@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to a file only (before pyplot is imported)
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from tooling.bench.report import ServerCost, SweepPoint
 
@@ -39,10 +40,17 @@ def write_plot(costs: Sequence[ServerCost], path: Path) -> None:
     by factors of 4 to 10."""
     figure, all_axes = plt.subplots(1, len(PANELS), figsize=(15, 4.8), layout="constrained")
     for axes, panel in zip(all_axes, PANELS, strict=True):
+        measured_x: set[float] = set()
         for cost in costs:
             points = panel.sweep(cost)
             axes.plot([panel.x(p) for p in points], [panel.y(p) for p in points], marker="o", label=cost.name)
+            measured_x.update(panel.x(p) for p in points)
         axes.set(xscale="log", yscale="log", xlabel=panel.x_label, title=panel.title)
+        # Ticks at the sweep's own points, as plain numbers: 1, 16, 64, 256 rather than powers of ten.
+        axes.set_xticks(sorted(measured_x))
+        for axis in (axes.xaxis, axes.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         axes.grid(True, which="both", alpha=0.3)
     all_axes[-1].legend(fontsize="small")
     path.parent.mkdir(parents=True, exist_ok=True)

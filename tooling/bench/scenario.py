@@ -140,6 +140,17 @@ def our_idle_reloads(
     return seconds
 
 
+def expect_same_prediction(server: str, theirs: Any, ours: Any, version: str) -> None:
+    """A server is measured only once it answers what our app answers for the same version and row."""
+    if theirs != ours:
+        raise BenchError(f"predictions differ for v{version}: ours {ours}, {server} {theirs}")
+
+
+def v2_prediction(reply: httpx.Response) -> Any:
+    """The data of an Open Inference Protocol v2 reply's first (here: only) output."""
+    return reply.json()["outputs"][0]["data"]
+
+
 def livez_run(during: str, samples: LivezSamples) -> LivezRun:
     return LivezRun(during, tuple(samples.latencies_ms), samples.failures)
 
@@ -221,9 +232,8 @@ def our_app_runs(
         version, prediction = reply.headers["x-model-version"], reply.json()["prediction"]
         print(f"our app: {CLIENT_ID} routed to @{reply.headers['x-variant']} (v{version})", flush=True)
         ours = main_run(app, OURS, load)
-        v2_reply = check_reply(app, V2_PATH, v2_body(1), CLIENT_ID).json()
-        if v2_reply["outputs"][0]["data"] != prediction:
-            raise BenchError(f"v2 and /predict differ for v{version}: {v2_reply} against {prediction}")
+        v2_reply = check_reply(app, V2_PATH, v2_body(1), CLIENT_ID)
+        expect_same_prediction("our app on v2", v2_prediction(v2_reply), prediction, version)
         ours_v2 = main_run(app, OURS_V2, load)
         print(f"our app: {ours.rps:,.0f} req/s, v2 {ours_v2.rps:,.0f} req/s; sweeps", flush=True)
         big, main = load.biggest_batch, load.connections
@@ -239,7 +249,7 @@ def our_app_runs(
         )  # fmt: skip
         print("our app: hot swap", flush=True)
         swap, steady_livez, swap_livez = hot_swap_run(app, mlflow.url, token, versions, load)
-    big_batch_livez = livez_run(f"`POST /v2/.../infer`, {big} rows, {main} connections", big_batch_probe)
+    big_batch_livez = livez_run(f"`POST {V2_PATH}`, {big} rows, {main} connections", big_batch_probe)
     return OurRuns(
         ours, ours_v2, version, prediction, cost, swap, (steady_livez, big_batch_livez, swap_livez)
     )
@@ -248,13 +258,10 @@ def our_app_runs(
 def mlflow_serve_runs(
     mlflow: MlflowServer, version: str, prediction: list[Any], workdir: Path, load: Load
 ) -> tuple[LoadResult, ServerCost]:
-    with timed_start(mlflow_models_serve(mlflow, version, workdir / "mlflow-models-serve.log")) as (
-        serve,
-        startup,
-    ):
-        theirs = check_reply(serve, MLFLOW.path, mlflow_body(1)).json()
-        if theirs.get("predictions") != prediction:
-            raise BenchError(f"predictions differ for v{version}: ours {prediction}, mlflow {theirs}")
+    serving = mlflow_models_serve(mlflow, version, workdir / "mlflow-models-serve.log")
+    with timed_start(serving) as (serve, startup):
+        theirs = check_reply(serve, MLFLOW.path, mlflow_body(1)).json().get("predictions")
+        expect_same_prediction("mlflow models serve", theirs, prediction, version)
         print(f"mlflow models serve v{version}: same prediction; measuring", flush=True)
         result = main_run(serve, MLFLOW, load)
         main = load.connections
@@ -272,12 +279,11 @@ def mlserver_runs(
 ) -> tuple[LoadResult, LoadResult, ServerCost]:
     """MLServer with batching off and on; the configuration with more req/s is swept and reloaded."""
     with timed_start(mlserver(mlflow, version, workdir)) as (models, startup):
-        server, main_runs = models.server, {}
+        server, main_runs = models.server, dict[str, LoadResult]()
         for model in (models.unbatched, models.batched):
             endpoint = mlserver_endpoint(model)
-            theirs = check_reply(server, endpoint.path, v2_body(1)).json()
-            if theirs["outputs"][0]["data"] != prediction:
-                raise BenchError(f"predictions differ for v{version}: ours {prediction}, MLServer {theirs}")
+            theirs = v2_prediction(check_reply(server, endpoint.path, v2_body(1)))
+            expect_same_prediction(f"MLServer's {model}", theirs, prediction, version)
             print(f"MLServer {model} v{version}: same prediction as ours; measuring", flush=True)
             main_runs[model] = main_run(server, endpoint, load)
         better = max(main_runs, key=lambda model: main_runs[model].rps)
@@ -289,7 +295,8 @@ def mlserver_runs(
         with httpx.Client(base_url=f"{server.url}/v2/repository/models/{better}", timeout=60) as client:
             for _ in range(TIMED_RELOADS):  # its load of a loaded model is not timed: unload first
                 timed_request(lambda: client.post("/unload"), f"MLServer's unload of {better}")
-                reloads.append(timed_request(lambda: client.post("/load"), f"MLServer's load of {better}")[0])
+                elapsed, _ = timed_request(lambda: client.post("/load"), f"MLServer's load of {better}")
+                reloads.append(elapsed)
         batching = "on" if better == models.batched else "off"
         cost = ServerCost(
             f"MLServer (batching {batching})", by_rows, by_connections,
