@@ -38,8 +38,9 @@ class Load:
 
     def describe(self) -> str:
         return (
-            f"wrk, {self.connections} connections, {self.warmup:g} s warm-up then {self.duration:g} s "
-            f"per server; sweeps: {self.sweep_warmup:g} s warm-up then {self.sweep_seconds:g} s per point, "
+            f"wrk; main runs: 1 row, {self.connections} connections, {self.warmup:g} s warm-up then "
+            f"{self.duration:g} s; sweeps: {self.sweep_warmup:g} s warm-up then {self.sweep_seconds:g} s "
+            "per point, "
             f"rows per request {', '.join(map(str, self.sweep_rows))} at {self.connections} connections, "
             f"connections {', '.join(map(str, self.sweep_connections))} at 1 row; hot swap: "
             f"{self.swap_seconds:g} s steady, then {self.swap_seconds:g} s reloading @B every second"
