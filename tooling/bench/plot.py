@@ -23,20 +23,23 @@ class Panel:
     sweep: Callable[[ServerCost], Sequence[SweepPoint]]
     x: Callable[[SweepPoint], float]
     y: Callable[[SweepPoint], float]
+    y_scale: str
+    """``linear`` from 0 where the values stay within a factor of a few (req/s over connections: a log axis
+    would show no tick there), ``log`` where they span decades."""
 
 
 PANELS = (
     Panel("req/s (1 row per request)", "connections", lambda cost: cost.by_connections,
-          lambda point: point.connections, lambda point: point.result.rps),
+          lambda point: point.connections, lambda point: point.result.rps, "linear"),
     Panel("p99 ms (1 row per request)", "connections", lambda cost: cost.by_connections,
-          lambda point: point.connections, lambda point: point.result.p99_ms),
+          lambda point: point.connections, lambda point: point.result.p99_ms, "log"),
     Panel("rows/s (main connections)", "rows per request", lambda cost: cost.by_rows,
-          lambda point: point.rows, lambda point: point.rows_per_second),
+          lambda point: point.rows, lambda point: point.rows_per_second, "log"),
 )  # fmt: skip
 
 
 def write_plot(costs: Sequence[ServerCost], path: Path) -> None:
-    """The three panels side by side as a PNG at ``path``, one line per server. Log scales: the sweeps grow
+    """The three panels side by side as a PNG at ``path``, one line per server. Log x axes: the sweeps grow
     by factors of 4 to 10."""
     figure, all_axes = plt.subplots(1, len(PANELS), figsize=(15, 4.8), layout="constrained")
     for axes, panel in zip(all_axes, PANELS, strict=True):
@@ -45,7 +48,9 @@ def write_plot(costs: Sequence[ServerCost], path: Path) -> None:
             points = panel.sweep(cost)
             axes.plot([panel.x(p) for p in points], [panel.y(p) for p in points], marker="o", label=cost.name)
             measured_x.update(panel.x(p) for p in points)
-        axes.set(xscale="log", yscale="log", xlabel=panel.x_label, title=panel.title)
+        axes.set(xscale="log", yscale=panel.y_scale, xlabel=panel.x_label, title=panel.title)
+        if panel.y_scale == "linear":
+            axes.set_ylim(bottom=0)
         # Ticks at the sweep's own points, as plain numbers: 1, 16, 64, 256 rather than powers of ten.
         axes.set_xticks(sorted(measured_x))
         for axis in (axes.xaxis, axes.yaxis):
