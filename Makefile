@@ -18,14 +18,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 bootstrap: ## install every environment the targets use (venvs, helm)
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk shellcheck postgres
+	$(BOOTSTRAP) dev airflow checkov mlserver helm actionlint kubeseal-encrypt wrk shellcheck postgres
 
 demo: ## the whole loop locally: MLflow, two models, the app in three modes, a hot swap, the DAG
 	$(BOOTSTRAP) dev airflow
 	$(PY) -m tooling.demo
 
 test: lint ## all test suites (app, charts, validator, GitOps, pipeline, end to end) plus lint and types
-	$(BOOTSTRAP) dev airflow checkov helm actionlint kubeseal-encrypt wrk postgres
+	$(BOOTSTRAP) dev airflow checkov mlserver helm actionlint kubeseal-encrypt wrk postgres
 	bin/helm-unittest charts/fastapi charts/mlflow charts/airflow
 	$(PY) -m pytest
 
@@ -78,12 +78,12 @@ conclude: ## end the A/B release's experiment on its verdict (promote or roll ba
 	$(BOOTSTRAP) dev helm
 	$(PY) -m tooling.release conclude
 
-bench: ## serving throughput and latency vs mlflow models serve, and hot swap under load
-	$(BOOTSTRAP) dev wrk
+bench: ## serving throughput, latency and cost vs mlflow models serve and MLServer, and hot swap under load
+	$(BOOTSTRAP) dev mlserver wrk
 	$(PY) -m tooling.bench
 
 lock: ## re-resolve every lock file from its pinned inputs
 	bin/lock
 
 clean: ## remove the environments and local state
-	rm -rf $(VENV) .venv-airflow .venv-checkov .tools .demo
+	rm -rf $(VENV) .venv-airflow .venv-checkov .venv-mlserver .tools .demo

@@ -1,4 +1,5 @@
-"""The whole bench for a few seconds: real MLflow, our app, ``mlflow models serve``, the floor, real wrk.
+"""The whole bench in its --quick form: real MLflow, our app (log on and off), ``mlflow models serve``,
+MLServer, the floor, real wrk.
 
 Asserts what the bench must do, never how fast anything was (the speed goals live in its output only).
 """
@@ -14,13 +15,17 @@ import pytest
 from tooling.bench import cli as bench
 from tooling.bench.report import SECTION_END, SECTION_START
 
-# No skip without wrk: `make test` installs it (`bin/bootstrap wrk`), so its absence is a failure.
+# No skip without wrk or MLServer: `make test` installs both (`bin/bootstrap wrk mlserver`), so their
+# absence is a failure.
 pytestmark = pytest.mark.slow
 
+NUMBER = r"[\d.]+"
 LAST_LINE = re.compile(
-    r"^bench: rps_ratio_vs_mlflow=[\d.]+ p99_ratio_vs_mlflow=[\d.]+ floor_fraction=[\d.]+ "
-    r"swap_failures=(\d+) swap_p99_ratio=[\d.]+ v2_rps_ratio_vs_mlflow=[\d.]+$"
+    rf"^bench: rps_ratio_vs_mlflow={NUMBER} p99_ratio_vs_mlflow={NUMBER} rps_ratio_vs_mlserver={NUMBER} "
+    rf"p99_ratio_vs_mlserver={NUMBER} floor_fraction={NUMBER} log_on_fraction={NUMBER} "
+    rf"livez_p99_ms={NUMBER} swap_failures=(\d+) swap_p99_ratio={NUMBER} v2_rps_ratio_vs_mlflow={NUMBER}$"
 )
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def child_processes() -> set[int]:
@@ -37,7 +42,7 @@ def child_processes() -> set[int]:
     return children
 
 
-def test_a_short_bench_reports_every_server_and_stops_everything(
+def test_a_quick_bench_reports_every_server_and_stops_everything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "benchmarks.md"
@@ -45,10 +50,7 @@ def test_a_short_bench_reports_every_server_and_stops_everything(
     workdir = tmp_path / "work"
     children_before = child_processes()
 
-    status = bench.main(
-        ["--duration", "2", "--warmup", "1", "--swap-seconds", "3", "--output", str(output),
-         "--workdir", str(workdir)]
-    )  # fmt: skip
+    status = bench.main(["--quick", "--output", str(output), "--workdir", str(workdir)])
 
     printed = capsys.readouterr().out
     assert status == 0, printed
@@ -56,9 +58,18 @@ def test_a_short_bench_reports_every_server_and_stops_everything(
     match = LAST_LINE.match(last_line)
     assert match, last_line
     assert int(match.group(1)) == 0  # no request failed while @B was swapped
-    for server in ("our app", "v2", "mlflow models serve", "bare FastAPI"):
+    for server in ("our app", "v2", "prediction log off", "mlflow models serve", "MLServer", "bare FastAPI"):
         assert server in printed
+    # Both MLServer models answered the one-row v2 body with our app's prediction before being measured.
+    assert "MLServer best_model v1: same prediction as ours" in printed
+    assert "MLServer best_model-batched v1: same prediction as ours" in printed
+    assert "adaptive batching off" in printed
+    assert "adaptive batching on" in printed
     assert re.search(r"B reloaded every second \((\d+) swaps\)", printed)
+    for rows, connections in ((1000, 16), (1, 256)):  # a point of each sweep, for every swept server
+        for server in ("our app (v2)", "mlflow models serve", "MLServer (batching"):
+            assert re.search(rf"^\| {re.escape(server)}[^|]* \| {rows} \| {connections} \| ", printed, re.M)
+    assert re.search(r"^\| MLServer \(batching o(n|ff)\) \| \d[\d,]* \| [\d.]+ \| [\d.]+ \|$", printed, re.M)
     document = output.read_text()
     assert document.startswith("# Benchmarks\n\nprose the bench must keep\n")
     assert SECTION_START in document
@@ -66,6 +77,8 @@ def test_a_short_bench_reports_every_server_and_stops_everything(
     assert last_line in document
     assert "machine:" in document
     assert "mlflow 3." in document
+    assert "](benchmarks.png)" in document
+    assert (tmp_path / "benchmarks.png").read_bytes().startswith(PNG_SIGNATURE)
     assert child_processes() <= children_before
 
 
@@ -73,4 +86,4 @@ def test_out_of_range_durations_are_refused_up_front(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--duration", "600"])
     assert exit_info.value.code == 2
-    assert "--duration: 600 s is outside 1-30 s" in capsys.readouterr().err
+    assert "--duration: 600 s is outside 1-15 s" in capsys.readouterr().err

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from tooling.bench.servers import MLSERVER
+
 
 def _cpu_model() -> str:
     try:
@@ -18,6 +20,13 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _mlserver_versions() -> list[str]:
+    """MLServer's packages as its own venv holds them (another interpreter: read, not imported)."""
+    site_packages = [str(path) for path in MLSERVER.parents[1].glob("lib/python*/site-packages")]
+    found = {dist.metadata["Name"]: dist.version for dist in metadata.distributions(path=site_packages)}
+    return [f"{name} {found[name]}" for name in ("mlserver", "mlserver-mlflow") if name in found]
 
 
 def machine_facts(load_average: tuple[float, float, float]) -> dict[str, str]:
@@ -31,6 +40,7 @@ def machine_facts(load_average: tuple[float, float, float]) -> dict[str, str]:
             [
                 f"Python {platform.python_version()}",
                 *(f"{package} {metadata.version(package)}" for package in packages),
+                *_mlserver_versions(),
                 (wrk_version.splitlines() or ["wrk ?"])[0].split(" [")[0],
             ]
         ),
