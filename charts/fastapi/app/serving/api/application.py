@@ -8,9 +8,11 @@ import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from loguru import logger
 
 from serving import __version__
+from serving.api.direct import DirectRoutes
 from serving.api.http import (
     BodyLimitMiddleware,
     FastJSONResponse,
@@ -22,6 +24,17 @@ from serving.config import Settings
 from serving.inference.service import Serving
 from serving.repository.hot_swap import load_at_startup
 from serving.telemetry.logging import close_logging, configure_logging
+
+DIRECT_ENDPOINTS = frozenset(
+    {
+        predict.predict,
+        predict.predict_variant,
+        open_inference.infer,
+        open_inference.infer_version,
+        scoring.invocations,
+    }
+)
+"""The prediction endpoints, served without the framework's router (api/direct.py)."""
 
 
 class StartupError(RuntimeError):
@@ -126,11 +139,19 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
     )
-    # The last added runs first: the request context (id, log line, metrics) wraps the body limit's 413s too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     install_error_handlers(app)
     routers = (predict.router, open_inference.router, scoring.router, outcomes.router, release.router)
     for router in (*routers, reload.router, status.router):
         app.include_router(router)
+    # The last added runs first: the request context (id, log line, metrics) wraps the body limit's 413s too,
+    # and both wrap the prediction routes served directly.
+    direct = [
+        route
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint in DIRECT_ENDPOINTS
+    ]
+    app.add_middleware(DirectRoutes, routes=direct, handlers=app.exception_handlers)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, mode=str(settings.alias_selection_mode))
     return app
