@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +48,15 @@ from tooling.model import DOCS_DIR
 DOC = DOCS_DIR / "benchmarks.md"
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How long each kind of run lasts unless an option says otherwise, and the sweeps' points."""
-
-    warmup: float
-    duration: float
-    swap_seconds: float
-    sweep_warmup: float
-    sweep_seconds: float
-    sweep_rows: tuple[int, ...]
-    sweep_connections: tuple[int, ...]
-
-
-DEFAULT = Profile(2, 8, 15, 1, 3, (1, 10, 100, 1000), (1, 16, 64, 256))
+DEFAULT = Load(
+    connections=16, warmup=2, duration=8, swap_seconds=15, sweep_warmup=1, sweep_seconds=3,
+    sweep_rows=(1, 10, 100, 1000), sweep_connections=(1, 16, 64, 256),
+)  # fmt: skip
 """About 4-5 minutes on a 2-core machine: a third of it is starting the registry and the five servers."""
-QUICK = Profile(0, 1, 2, 0, 1, (1, 1000), (16, 256))
+QUICK = Load(
+    connections=16, warmup=0, duration=1, swap_seconds=2, sweep_warmup=0, sweep_seconds=1,
+    sweep_rows=(1, 1000), sweep_connections=(16, 256),
+)  # fmt: skip
 """Every server and every number, each run 1 s (wrk's least) and two points per sweep: a smoke test whose
 numbers are not worth comparing; the fixed cost of starting the registry and the servers dominates it."""
 
@@ -111,14 +104,13 @@ def load_from(args: argparse.Namespace) -> Load:
     def chosen(value: float | None, default: float) -> float:
         return default if value is None else value
 
-    return Load(
+    return replace(
+        profile,
         connections=args.connections,
         warmup=chosen(args.warmup, profile.warmup),
         duration=chosen(args.duration, profile.duration),
         swap_seconds=chosen(args.swap_seconds, profile.swap_seconds),
-        sweep_warmup=profile.sweep_warmup,
         sweep_seconds=chosen(args.sweep_seconds, profile.sweep_seconds),
-        sweep_rows=profile.sweep_rows,
         sweep_connections=tuple(sorted({*profile.sweep_connections, args.connections})),
     )
 
