@@ -60,16 +60,15 @@ def measure_cost(
     row: an overestimate, so that a model not plainly cheap stays off the event loop. A model that fails a
     timed call is not measured.
     """
+    slow = smoke_ms > MEASURE_ONLY_BELOW_MS
     try:
-        if smoke_ms > MEASURE_ONLY_BELOW_MS:
-            return PredictCost(smoke_ms, smoke_ms / max(1, row_count(smoke)))
-        if isinstance(smoke, np.ndarray):
+        if isinstance(smoke, np.ndarray) and not slow:
             one = smoke[:1]
             one_ms = _best_of(_TIMED_CALLS, predict, one)
             many_ms = _best_of(_TIMED_CALLS, predict, np.repeat(one, _TILED_ROWS, axis=0))
             per_row = max(0.0, (many_ms - one_ms) / (_TILED_ROWS - 1))
             return PredictCost(max(0.0, one_ms - per_row), per_row)
-        whole_ms = _best_of(_TIMED_CALLS, predict, smoke)
+        whole_ms = smoke_ms if slow else _best_of(_TIMED_CALLS, predict, smoke)
         return PredictCost(whole_ms, whole_ms / max(1, row_count(smoke)))
     except Exception:  # the smoke prediction passed; a timing call failing leaves the model expensive
         return UNKNOWN_COST

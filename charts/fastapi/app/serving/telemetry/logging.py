@@ -64,12 +64,7 @@ class _Writer:
         self._thread.start()
 
     def put(self, message: Message) -> None:
-        try:
-            self._queue.put_nowait(str(message))
-        except queue.Full:
-            with self._lock:
-                self._dropped += 1
-            metrics.record_log_record_dropped()
+        self.put_line(str(message))
 
     def put_line(self, line: str) -> None:
         """A line already formatted, scrubbed and escaped (ending in a newline), onto the same queue."""
